@@ -1,0 +1,416 @@
+"""The LDAP/AD directory: search with the service account, then bind as the user.
+
+Implements :class:`bridge.directory.base.Directory`. ldap3 blocks, so every call runs
+in a bounded thread pool behind an asyncio semaphore; nothing here ever waits on a
+socket from the event loop. The login is escaped exactly once, in ``_user_filter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ldap3
+from cachetools import TTLCache
+from ldap3.utils.conv import escape_filter_chars
+
+from bridge.directory import ad
+from bridge.directory.base import Readiness, UserEntry
+from bridge.directory.ldap_transport import (
+    TRANSPORT_ERRORS,
+    ServerList,
+    ServerState,
+    TransportFailure,
+    TransportOptions,
+    check_result,
+)
+from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.presets import GroupStrategy
+
+T = TypeVar("T")
+
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+_AD_STATE_ATTRIBUTES = ("userAccountControl", "msDS-User-Account-Control-Computed")
+
+
+@dataclass(frozen=True)
+class LdapOptions:
+    """What the LDAP directory needs from settings, already resolved."""
+
+    urls: Sequence[str]
+    transport: TransportOptions
+    base_dn: str
+    user_filter: str
+    bind_dn: str | None
+    bind_password: str | None
+    bind_template: str | None
+    attributes: Sequence[str]
+    group_strategy: GroupStrategy
+    active_directory: bool
+    page_size: int = 500
+    max_concurrent: int = 16
+    group_base_dn: str | None = None
+
+
+@dataclass
+class OpCounter:
+    """LDAP operations done, by kind; read by metrics and the benchmark."""
+
+    binds: int = 0
+    searches: int = 0
+
+    def add(self, kind: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+
+
+class LdapDirectory:
+    """Directory backed by one or more LDAP servers."""
+
+    def __init__(
+        self,
+        options: LdapOptions,
+        on_operation: Callable[[str, str, float, str], None] | None = None,
+    ) -> None:
+        self.options = options
+        self.servers = ServerList(options.urls, options.transport)
+        self._executor = ThreadPoolExecutor(
+            max_workers=options.max_concurrent, thread_name_prefix="ldap"
+        )
+        self._slots = asyncio.Semaphore(options.max_concurrent)
+        self._sids: TTLCache[bytes, str | None] = TTLCache(50_000, 3600)
+        self.ops = OpCounter()
+        self._on_operation = on_operation or (lambda server, op, seconds, outcome: None)
+
+    # -- plumbing -----------------------------------------------------------------
+    async def _run(self, function: Callable[[float], T], budget: float | None = None) -> T:
+        """Run blocking ``function(deadline)`` in the pool, bounded and with a deadline."""
+        budget = budget or self._budget()
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        async with self._slots:
+            remaining = budget - (time.monotonic() - started)
+            if remaining <= 0:
+                raise DirectoryUnavailable("waited too long for a free directory slot")
+            deadline = time.monotonic() + remaining
+            return await loop.run_in_executor(self._executor, function, deadline)
+
+    def _budget(self) -> float:
+        transport = self.options.transport
+        per_server = transport.connect_timeout + 2 * transport.operation_timeout
+        return per_server * max(1, len(self.options.urls))
+
+    def _service_connection(self, server: ServerState) -> ldap3.Connection:
+        connection = server.open(self.options.bind_dn, self.options.bind_password)
+        started = time.monotonic()
+        ok = connection.bind()
+        self._observe(server, "service_bind", started, ok)
+        if not ok:
+            result = check_result(connection, "service account bind")
+            connection.unbind()
+            raise DirectoryMisconfigured(
+                f"the service account could not bind ({result.get('description')}: "
+                f"{result.get('message', '').strip()}); check directory.bind_dn and its password",
+                server.name,
+            )
+        return connection
+
+    def _observe(self, server: ServerState, op: str, started: float, ok: bool) -> None:
+        self._on_operation(server.name, op, time.monotonic() - started, "ok" if ok else "fail")
+
+    def _on_server(
+        self,
+        server: ServerState,
+        kind: str,
+        factory: Callable[[ServerState], ldap3.Connection],
+        work: Callable[[ldap3.Connection], T],
+    ) -> T:
+        """Run ``work`` on a pooled connection; a stale pooled one is replaced once."""
+        for attempt in (1, 2):
+            fresh_before = server.opened
+            try:
+                with server.lease(kind, lambda: factory(server)) as connection:
+                    return work(connection)
+            except TRANSPORT_ERRORS:
+                reused = server.opened == fresh_before
+                if attempt == 2 or not reused:
+                    raise
+                server.drop_pools()  # the server dropped us; the others are stale too
+        raise TransportFailure("unreachable")  # pragma: no cover - loop always returns
+
+    # -- Directory protocol -------------------------------------------------------
+    async def find(self, login: str) -> UserEntry | None:
+        if self.options.bind_dn is None:
+            template = self.options.bind_template or "{login}"
+            return UserEntry(dn=template.replace("{login}", login), provisional=True)
+        search_filter = self._user_filter(login)
+        return await self._run(functools.partial(self._find_sync, search_filter))
+
+    def _user_filter(self, login: str) -> str:
+        """The one place a login enters a filter, escaped once (RFC 4515)."""
+        return self.options.user_filter.replace("{login}", escape_filter_chars(login))
+
+    def _find_sync(self, search_filter: str, deadline: float) -> UserEntry | None:
+        def work(connection: ldap3.Connection, server: ServerState) -> UserEntry | None:
+            started = time.monotonic()
+            connection.search(
+                self.options.base_dn,
+                search_filter,
+                ldap3.SUBTREE,
+                attributes=list(self._attributes()),
+                size_limit=2,
+                time_limit=int(self.options.transport.operation_timeout) or 1,
+            )
+            self.ops.add("searches")
+            self._observe(server, "search", started, True)
+            result = check_result(connection, "user search")
+            entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+            if result.get("result") not in (0, 4) and not entries:
+                _explain_search_failure(result, server)
+            if len(entries) > 1:
+                raise LoginRejected(Reason.AMBIGUOUS_USER, f"{len(entries)}+ entries match")
+            if not entries:
+                return None
+            return _entry(entries[0], server.name)
+
+        return self.servers.run(
+            lambda server: self._on_server(
+                server, "search", self._service_connection, lambda c: work(c, server)
+            ),
+            deadline,
+        )
+
+    def _attributes(self) -> Iterable[str]:
+        wanted = list(self.options.attributes)
+        if self.options.group_strategy == "member_of":
+            wanted.append("memberOf")
+        if self.options.active_directory:
+            wanted += _AD_STATE_ATTRIBUTES
+        return dict.fromkeys(wanted)
+
+    async def authenticate(self, user: UserEntry, password: str) -> UserEntry:
+        if password == "":  # RFC 4513 5.1.2: this would be an unauthenticated bind
+            raise LoginRejected(Reason.EMPTY_PASSWORD)
+        return await self._run(functools.partial(self._authenticate_sync, user, password))
+
+    def _authenticate_sync(self, user: UserEntry, password: str, deadline: float) -> UserEntry:
+        def work(connection: ldap3.Connection, server: ServerState) -> UserEntry:
+            started = time.monotonic()
+            ok = connection.rebind(user=user.dn, password=password)
+            self.ops.add("binds")
+            self._observe(server, "bind", started, bool(ok))
+            if not ok:
+                result = check_result(connection, "user bind")
+                raise LoginRejected(self._bind_reason(result), _diagnostic(result))
+            if user.provisional:
+                return self._read_self(connection, user, server)
+            return UserEntry(user.dn, user.attributes, user.groups, server.name)
+
+        return self.servers.run(
+            lambda server: self._on_server(
+                server, "bind", lambda s: s.open(None, None), lambda c: work(c, server)
+            ),
+            deadline,
+        )
+
+    def _bind_reason(self, result: Mapping[str, Any]) -> Reason:
+        code = result.get("result")
+        if code == 49:
+            return ad.bind_failure_reason(str(result.get("message", "")))
+        if code == 53:  # unwillingToPerform: e.g. slapd and an empty password
+            return Reason.BAD_PASSWORD
+        if code == 50:
+            return Reason.PASSWORD_MUST_CHANGE
+        raise TransportFailure(f"user bind: {result.get('description')}")
+
+    def _read_self(
+        self, connection: ldap3.Connection, user: UserEntry, server: ServerState
+    ) -> UserEntry:
+        """Direct-bind mode: read our own entry with the user's own rights."""
+        who = connection.extend.standard.who_am_i() if not self.options.active_directory else None
+        base = self.options.base_dn
+        attribute = "userPrincipalName" if "@" in user.dn else "sAMAccountName"
+        login = user.dn.rpartition("\\")[2] if "\\" in user.dn else user.dn
+        search: tuple[str, str, str]
+        if who and who.startswith("dn:"):
+            search = (who[3:], "(objectClass=*)", ldap3.BASE)
+        elif "=" in user.dn and "@" not in user.dn:
+            search = (user.dn, "(objectClass=*)", ldap3.BASE)
+        else:
+            search = (base, f"({attribute}={escape_filter_chars(login)})", ldap3.SUBTREE)
+        connection.search(*search, attributes=list(self._attributes()), size_limit=2)
+        self.ops.add("searches")
+        entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+        if len(entries) != 1:
+            raise LoginRejected(Reason.UNKNOWN_USER, "bound, but cannot read own entry")
+        entry = _entry(entries[0], server.name)
+        groups = None
+        if self.options.group_strategy == "member_of":
+            groups = frozenset(entry.attributes.get("memberOf", ()))
+        return UserEntry(entry.dn, entry.attributes, groups, server.name)
+
+    async def groups(self, user: UserEntry) -> frozenset[str]:
+        strategy = self.options.group_strategy
+        if strategy == "member_of":
+            return frozenset(_values(user.attributes, "memberOf"))
+        return await self._run(functools.partial(self._groups_sync, user, strategy))
+
+    def _groups_sync(
+        self, user: UserEntry, strategy: GroupStrategy, deadline: float
+    ) -> frozenset[str]:
+        def work(connection: ldap3.Connection) -> frozenset[str]:
+            if strategy == "in_chain":
+                member_filter = f"(member:{IN_CHAIN}:={escape_filter_chars(user.dn)})"
+                return frozenset(
+                    self._paged_dns(connection, f"(&(objectClass=group){member_filter})")
+                )
+            if strategy == "token_groups":
+                return self._token_groups(connection, user)
+            return self._member_walk(connection, user.dn)
+
+        return self.servers.run(
+            lambda server: self._on_server(server, "search", self._service_connection, work),
+            deadline,
+        )
+
+    def _paged_dns(self, connection: ldap3.Connection, search_filter: str) -> list[str]:
+        """All matching DNs, paged so AD's MaxPageSize never truncates silently."""
+        base = self.options.group_base_dn or self.options.base_dn
+        found: list[str] = []
+        cookie: Any = None
+        while True:
+            connection.search(
+                base,
+                search_filter,
+                ldap3.SUBTREE,
+                attributes=["1.1"],
+                paged_size=self.options.page_size,
+                paged_cookie=cookie,
+            )
+            self.ops.add("searches")
+            result = check_result(connection, "group search")
+            if result.get("result") not in (0,):
+                raise TransportFailure(f"group search: {result.get('description')}")
+            found += [
+                r["dn"] for r in connection.response or [] if r.get("type") == "searchResEntry"
+            ]
+            controls = result.get("controls", {}) or {}
+            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            if not cookie:
+                return found
+
+    def _token_groups(self, connection: ldap3.Connection, user: UserEntry) -> frozenset[str]:
+        connection.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=["tokenGroups"])
+        self.ops.add("searches")
+        check_result(connection, "tokenGroups read")
+        entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+        if not entries:
+            return frozenset()
+        sids: list[bytes] = list(entries[0].get("raw_attributes", {}).get("tokenGroups", []))
+        unknown = [sid for sid in sids if sid not in self._sids]
+        for start in range(0, len(unknown), 200):
+            batch = unknown[start : start + 200]
+            terms = "".join(f"(objectSid={ad.escape_binary(sid)})" for sid in batch)
+            for sid in batch:
+                self._sids[sid] = None
+            connection.search(
+                self.options.group_base_dn or self.options.base_dn,
+                f"(|{terms})",
+                ldap3.SUBTREE,
+                attributes=["objectSid"],
+                paged_size=self.options.page_size,
+            )
+            self.ops.add("searches")
+            for response in connection.response or []:
+                if response.get("type") != "searchResEntry":
+                    continue
+                for raw in response.get("raw_attributes", {}).get("objectSid", []):
+                    self._sids[raw] = response["dn"]
+        return frozenset(dn for sid in sids if (dn := self._sids.get(sid)))
+
+    def _member_walk(self, connection: ldap3.Connection, user_dn: str) -> frozenset[str]:
+        """Breadth-first over ``member`` with a seen-set, so cycles end."""
+        seen: set[str] = set()
+        groups: list[str] = []
+        frontier = [user_dn]
+        while frontier:
+            terms = "".join(
+                f"(member={escape_filter_chars(dn)})(uniqueMember={escape_filter_chars(dn)})"
+                for dn in frontier
+            )
+            found = self._paged_dns(connection, f"(|{terms})")
+            frontier = [dn for dn in found if dn.lower() not in seen]
+            seen.update(dn.lower() for dn in frontier)
+            groups += frontier
+        return frozenset(groups)
+
+    async def check(self) -> Readiness:
+        def probe(deadline: float) -> Readiness:
+            def work(server: ServerState) -> Readiness:
+                if self.options.bind_dn is None:
+                    connection = server.open(None, None)
+                    connection.unbind()
+                    return Readiness(server.name, "connected (no service account)")
+                with server.lease("search", lambda: self._service_connection(server)) as c:
+                    c.search(
+                        self.options.base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"]
+                    )
+                    check_result(c, "readiness probe")
+                return Readiness(server.name, "service account bound")
+
+            return self.servers.run(work, deadline)
+
+        return await self._run(probe)
+
+    async def close(self) -> None:
+        for server in self.servers.servers:
+            server.drop_pools()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _entry(response: Mapping[str, Any], server: str) -> UserEntry:
+    attributes: dict[str, tuple[str, ...]] = {}
+    for name, value in (response.get("attributes") or {}).items():
+        values = value if isinstance(value, list) else [value]
+        attributes[name] = tuple(_text(v) for v in values if v not in (None, b"", ""))
+    return UserEntry(dn=response["dn"], attributes=attributes, server=server)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _values(attributes: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
+    for key, values in attributes.items():
+        if key.lower() == name.lower():
+            return tuple(values)
+    return ()
+
+
+def _diagnostic(result: Mapping[str, Any]) -> str:
+    return f"{result.get('description')}: {str(result.get('message', '')).strip()}"[:200]
+
+
+def _explain_search_failure(result: Mapping[str, Any], server: ServerState) -> None:
+    code = result.get("result")
+    if code == 10:  # referral
+        raise DirectoryMisconfigured(
+            "the user search returned a referral: base_dn is outside this server's naming "
+            "context; set directory.base_dn to the domain's DN",
+            server.name,
+        )
+    if code == 32:  # noSuchObject
+        raise DirectoryMisconfigured(
+            f"directory.base_dn does not exist ({_diagnostic(result)})", server.name
+        )
+    if code == 50:
+        raise DirectoryMisconfigured(
+            f"the service account may not search ({_diagnostic(result)})", server.name
+        )
+    raise TransportFailure(f"user search: {_diagnostic(result)}")

@@ -1,0 +1,310 @@
+"""Reaching LDAP servers: TLS, timeouts, pooled connections, failover.
+
+Everything here blocks and runs in the directory executor, never on the event loop.
+
+* An ordered list of servers. Only transport failures (refused, timeout, TLS error,
+  busy/unavailable results) move on to the next one; a failing server is skipped for a
+  cool-down and then probed again. Answers such as "wrong password" never fail over.
+* Two pools per server: *search* connections bound as the service account, and *bind*
+  connections used for nothing but user binds. A connection that was bound as a user
+  is never used for a search.
+* Connections are recycled after ``max_age`` (before AD's idle timeout drops them) and
+  replaced when the server drops them.
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+
+from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable
+
+T = TypeVar("T")
+
+#: Result codes that mean "this server cannot answer now": try the next one.
+TRANSIENT_RESULTS = frozenset({51, 52, 80, 81})  # busy, unavailable, other, server down
+#: ldap3 exceptions that mean the transport failed.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    ldap_exc.LDAPCommunicationError,
+    ldap_exc.LDAPSocketOpenError,
+    ldap_exc.LDAPSocketReceiveError,
+    ldap_exc.LDAPSocketSendError,
+    ldap_exc.LDAPSessionTerminatedByServerError,
+    ldap_exc.LDAPStartTLSError,
+    ldap_exc.LDAPCertificateError,
+    ldap_exc.LDAPResponseTimeoutError,
+    ldap_exc.LDAPSocketCloseError,
+    ldap_exc.LDAPMaximumRetriesError,
+    ldap_exc.LDAPBindError,
+    ssl.SSLError,
+    OSError,
+)
+
+
+class TransportFailure(Exception):
+    """One server failed to answer; the caller may try the next."""
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    """Connection settings shared by every server."""
+
+    start_tls: bool
+    ca_file: str | None
+    tls_server_name: str | None
+    connect_timeout: float
+    operation_timeout: float
+    pool_size: int
+    max_age: float
+    cooldown: float
+
+
+def describe_tls_error(exc: BaseException) -> str:
+    """Say what failed in a TLS handshake, so an admin knows what to fix."""
+    text = str(exc)
+    lowered = text.lower()
+    if "expired" in lowered:
+        return f"TLS: the server certificate has expired ({text})"
+    if "doesn't match" in lowered or "hostname" in lowered or "ip address mismatch" in lowered:
+        return f"TLS: the certificate does not name this server; set tls_server_name ({text})"
+    if (
+        "unable to get local issuer" in lowered
+        or "self-signed" in lowered
+        or "self signed" in lowered
+    ):
+        return f"TLS: certificate chain not trusted; check ca_file ({text})"
+    if "certificate verify failed" in lowered:
+        return f"TLS: certificate verification failed ({text})"
+    return text
+
+
+@dataclass
+class _Pooled:
+    connection: ldap3.Connection
+    born: float
+
+
+@dataclass
+class ServerState:
+    """One directory server and its two connection pools."""
+
+    url: str
+    server: ldap3.Server
+    options: TransportOptions
+    down_until: float = 0.0
+    last_error: str = ""
+    _search: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
+    _bind: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
+    in_use: int = 0
+    opened: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+    def open(self, user: str | None, password: str | None) -> ldap3.Connection:
+        """A new connection, TLS started, bound as ``user`` (or not bound at all)."""
+        connection = ldap3.Connection(
+            self.server,
+            user=user,
+            password=password,
+            authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
+            client_strategy=ldap3.SYNC,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            read_only=True,
+            receive_timeout=self.options.operation_timeout,
+            auto_referrals=False,
+            raise_exceptions=False,
+            return_empty_attributes=False,
+        )
+        connection.open(read_server_info=False)
+        with self._lock:
+            self.opened += 1
+        if self.options.start_tls and not self.server.ssl and not connection.start_tls():
+            connection.unbind()
+            raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
+        return connection
+
+    @contextmanager
+    def lease(
+        self, kind: str, factory: Callable[[], ldap3.Connection]
+    ) -> Iterator[ldap3.Connection]:
+        """Borrow a pooled connection; it goes back only if nothing went wrong."""
+        pool = self._search if kind == "search" else self._bind
+        pooled = self._take(pool)
+        if pooled is None:
+            pooled = _Pooled(factory(), time.monotonic())
+        with self._lock:
+            self.in_use += 1
+        healthy = False
+        try:
+            yield pooled.connection
+            healthy = not pooled.connection.closed
+        except TransportFailure:
+            raise
+        except TRANSPORT_ERRORS:
+            raise
+        except Exception:
+            healthy = not pooled.connection.closed  # an answer, not a broken connection
+            raise
+        finally:
+            with self._lock:
+                self.in_use -= 1
+            if healthy and pool.qsize() < self.options.pool_size:
+                pool.put(pooled)
+            else:
+                _close(pooled.connection)
+
+    def _take(self, pool: queue.LifoQueue[_Pooled]) -> _Pooled | None:
+        while True:
+            try:
+                pooled = pool.get_nowait()
+            except queue.Empty:
+                return None
+            if (
+                time.monotonic() - pooled.born < self.options.max_age
+                and not pooled.connection.closed
+            ):
+                return pooled
+            _close(pooled.connection)
+
+    def drop_pools(self) -> None:
+        for pool in (self._search, self._bind):
+            while (pooled := self._take_any(pool)) is not None:
+                _close(pooled.connection)
+
+    @staticmethod
+    def _take_any(pool: queue.LifoQueue[_Pooled]) -> _Pooled | None:
+        try:
+            return pool.get_nowait()
+        except queue.Empty:
+            return None
+
+    @property
+    def idle(self) -> int:
+        return self._search.qsize() + self._bind.qsize()
+
+
+def _close(connection: ldap3.Connection) -> None:
+    try:
+        connection.unbind()
+    except Exception:  # noqa: BLE001 - closing a dead socket may fail any way it likes
+        connection.closed = True
+
+
+def make_server(url: str, options: TransportOptions) -> ldap3.Server:
+    parts = urlsplit(url)
+    use_ssl = parts.scheme == "ldaps"
+    tls = None
+    if use_ssl or options.start_tls:
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=options.ca_file,
+            version=None,
+            valid_names=[options.tls_server_name] if options.tls_server_name else None,
+            sni=options.tls_server_name,
+        )
+    return ldap3.Server(
+        parts.hostname or "",
+        port=parts.port or (636 if use_ssl else 389),
+        use_ssl=use_ssl,
+        tls=tls,
+        get_info=ldap3.NONE,
+        connect_timeout=options.connect_timeout,
+    )
+
+
+class ServerList:
+    """The configured servers in order, with cool-downs after failures."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        options: TransportOptions,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        self.servers = [ServerState(url, make_server(url, options), options) for url in urls]
+        self._clock = clock
+        self.on_state: Callable[[ServerState, bool], None] = lambda server, up: None
+
+    def candidates(self) -> list[ServerState]:
+        """Healthy servers first in configured order, then those cooling down."""
+        now = self._clock()
+        healthy = [s for s in self.servers if s.down_until <= now]
+        cooling = [s for s in self.servers if s.down_until > now]
+        return healthy + cooling
+
+    def mark_down(self, server: ServerState, error: str) -> None:
+        server.down_until = self._clock() + self.options.cooldown
+        server.last_error = error
+        server.drop_pools()
+        self.on_state(server, False)
+
+    def mark_up(self, server: ServerState) -> None:
+        if server.down_until or server.last_error:
+            server.down_until = 0.0
+            server.last_error = ""
+        self.on_state(server, True)
+
+    def run(self, operation: Callable[[ServerState], T], deadline: float) -> T:
+        """Run ``operation`` on the first server that answers, before ``deadline``.
+
+        ``DirectoryMisconfigured`` does not fail over: every server would say the same.
+        """
+        errors: list[str] = []
+        for server in self.candidates():
+            if self._clock() >= deadline:
+                errors.append("request deadline reached")
+                break
+            try:
+                result = operation(server)
+            except TransportFailure as exc:
+                self.mark_down(server, str(exc))
+                errors.append(f"{server.name}: {exc}")
+                continue
+            except TRANSPORT_ERRORS as exc:
+                detail = describe_tls_error(exc) if _is_tls(exc) else _short(exc)
+                self.mark_down(server, detail)
+                errors.append(f"{server.name}: {detail}")
+                continue
+            self.mark_up(server)
+            return result
+        raise DirectoryUnavailable("; ".join(errors) or "no directory server configured")
+
+
+def _is_tls(exc: BaseException) -> bool:
+    return isinstance(
+        exc, ssl.SSLError | ldap_exc.LDAPCertificateError | ldap_exc.LDAPStartTLSError
+    ) or ("certificate" in str(exc).lower() or "ssl" in type(exc).__name__.lower())
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def check_result(connection: ldap3.Connection, what: str) -> dict[str, Any]:
+    """Turn an ldap3 result into an exception when it means "server cannot answer"."""
+    result: dict[str, Any] = connection.result or {}
+    code = result.get("result", 0)
+    if code in TRANSIENT_RESULTS:
+        raise TransportFailure(f"{what}: {result.get('description')} {result.get('message', '')}")
+    if code == 8:  # strongerAuthRequired
+        raise DirectoryMisconfigured(
+            f"{what}: the server requires transport encryption for simple binds; "
+            "use an ldaps:// URL or set start_tls = true",
+            str(connection.server),
+        )
+    return result

@@ -1,0 +1,77 @@
+"""Distinguished names compared the way directories compare them.
+
+``CN=Ringotel Users,OU=Groups,DC=corp,DC=example`` and
+``cn=ringotel users, ou=groups,dc=CORP,dc=example`` name the same group, so group
+allow/deny lists compare normalised DNs. Pure code, no ldap3: the login core uses it.
+"""
+
+from __future__ import annotations
+
+_SPECIAL = ',+"\\<>;='
+
+
+def split_rdns(dn: str) -> list[str]:
+    """Split on unescaped commas (RFC 4514), keeping escapes intact."""
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in dn:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    out = bytearray()
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\" and index + 1 < len(value):
+            pair = value[index + 1 : index + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                index += 3
+                continue
+            out.extend(value[index + 1].encode())
+            index += 2
+            continue
+        out.extend(char.encode())
+        index += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def _escape(value: str) -> str:
+    escaped = "".join(f"\\{c}" if c in _SPECIAL else c for c in value)
+    if escaped.startswith((" ", "#")):
+        escaped = "\\" + escaped
+    if escaped.endswith(" ") and not escaped.endswith("\\ "):
+        escaped = escaped[:-1] + "\\ "
+    return escaped
+
+
+def normalize_dn(dn: str) -> str:
+    """Lower-case types and values, trim spaces, canonical escapes."""
+    rdns = []
+    for rdn in split_rdns(dn.strip()):
+        attribute, sep, value = rdn.partition("=")
+        if not sep:
+            return dn.strip().casefold()
+        rdns.append(f"{attribute.strip().lower()}={_escape(_unescape(value.strip())).casefold()}")
+    return ",".join(rdns)
+
+
+def is_dn_like(text: str) -> bool:
+    """True for text that looks like a DN typed where a login was expected."""
+    first = split_rdns(text)[0]
+    attribute, sep, _ = first.partition("=")
+    return bool(sep) and attribute.strip().isidentifier()

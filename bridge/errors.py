@@ -1,0 +1,113 @@
+"""The error taxonomy, in one place.
+
+A login has three outcomes and they stay distinct all the way up to HTTP::
+
+    Accepted                     -> 200 with the usernames
+    Rejected(reason)             -> 403, the same body for every reason
+    DirectoryUnavailable         -> 503, never reported as a wrong password
+
+Exceptions::
+
+    BridgeError
+     +-- ConfigError              settings invalid; carries every problem with its dotted key
+     +-- LoginRejected            the directory answered, and the answer is "no" (has a Reason)
+     +-- DirectoryUnavailable     no directory server answered in time / transport failed
+     |    +-- DirectoryMisconfigured  the server answered in a way only a config change fixes
+     +-- InvalidRequest           the HTTP body is malformed (400 / 413 / 415)
+
+Lower-level exceptions (ldap3, OSError, PyJWT) are translated at the adapter boundary
+with ``raise ... from`` so nothing above ``bridge.directory`` ever sees them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class Reason(enum.StrEnum):
+    """Why a login was refused. Goes to the audit log and metrics, never to the client."""
+
+    EMPTY_PASSWORD = "empty_password"
+    INVALID_LOGIN = "invalid_login"
+    UNKNOWN_USER = "unknown_user"
+    AMBIGUOUS_USER = "ambiguous_user"
+    BAD_PASSWORD = "bad_password"
+    ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_LOCKED = "account_locked"
+    ACCOUNT_EXPIRED = "account_expired"
+    PASSWORD_EXPIRED = "password_expired"
+    PASSWORD_MUST_CHANGE = "password_must_change"
+    LOGON_HOURS = "logon_hours"
+    WORKSTATION = "workstation_restricted"
+    NOT_IN_ALLOWED_GROUP = "not_in_allowed_group"
+    IN_DENIED_GROUP = "in_denied_group"
+    NO_USERNAMES = "no_usernames"
+    THROTTLED = "throttled"
+    STALE_PASSWORD = "stale_password"
+    RENDER_FAILED = "render_failed"
+
+
+#: Reasons that mean "the password was wrong": the ones that spend the failure budget.
+PASSWORD_FAILURES = frozenset({Reason.BAD_PASSWORD, Reason.STALE_PASSWORD})
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, named by its dotted key."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class ConfigError(BridgeError):
+    """The configuration is invalid; lists every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class LoginRejected(BridgeError):
+    """The directory answered and the answer is no."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else str(reason))
+
+
+class DirectoryUnavailable(BridgeError):
+    """No directory server gave an answer: the bridge cannot tell yes from no."""
+
+    def __init__(self, detail: str, server: str | None = None) -> None:
+        self.detail = detail
+        self.server = server
+        super().__init__(f"{server}: {detail}" if server else detail)
+
+
+class DirectoryMisconfigured(DirectoryUnavailable):
+    """The server answered in a way that only a configuration change can fix.
+
+    Examples: strongerAuthRequired on a plain bind, referrals for the base DN, a wrong
+    service-account password. Still a 503 for the client (we cannot tell yes from no),
+    but logged at error level with what to change.
+    """
+
+
+class InvalidRequest(BridgeError):
+    """A request body the bridge refuses to read; maps to 400, 413 or 415."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        self.status = status
+        self.error = error
+        self.detail = detail
+        super().__init__(f"{error}: {detail}")

@@ -1,0 +1,87 @@
+"""Who may use Ringotel: allow and deny lists over the user's groups, and their cache.
+
+Group lookups are the expensive part of a login (AD: a tokenGroups read plus a SID
+search), so they are cached per user DN with a TTL. The cache is touched only from
+the event loop; concurrent logins of the same user share one directory query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from bridge.dn import normalize_dn
+from bridge.errors import Reason
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """Allow/deny lists, already normalised. An empty allow list allows everyone."""
+
+    allow: frozenset[str]
+    deny: frozenset[str]
+
+    @classmethod
+    def from_dns(cls, allow: Iterable[str], deny: Iterable[str]) -> GroupPolicy:
+        return cls(frozenset(map(normalize_dn, allow)), frozenset(map(normalize_dn, deny)))
+
+    @property
+    def needs_groups(self) -> bool:
+        return bool(self.allow or self.deny)
+
+    def decide(self, groups: frozenset[str]) -> Reason | None:
+        """Deny wins over allow; ``groups`` are normalised DNs."""
+        if self.deny & groups:
+            return Reason.IN_DENIED_GROUP
+        if self.allow and not self.allow & groups:
+            return Reason.NOT_IN_ALLOWED_GROUP
+        return None
+
+
+class GroupCache:
+    """TTL cache of user DN -> normalised group DNs, with single-flight lookups."""
+
+    def __init__(
+        self, ttl: float, maxsize: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cache: TTLCache[str, frozenset[str]] = TTLCache(maxsize, ttl, timer=clock)
+        self._pending: dict[str, asyncio.Future[frozenset[str]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    async def get(
+        self, user_dn: str, lookup: Callable[[], Awaitable[frozenset[str]]]
+    ) -> frozenset[str]:
+        key = normalize_dn(user_dn)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.hits += 1
+            return await asyncio.shield(pending)
+        self.misses += 1
+        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            groups = frozenset(map(normalize_dn, await lookup()))
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            self._pending.pop(key, None)
+        self._cache[key] = groups
+        future.set_result(groups)
+        return groups
+
+    def invalidate(self, user_dn: str) -> None:
+        self._cache.pop(normalize_dn(user_dn), None)
+
+    def clear(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,56 @@
+"""What a typed login may look like, and what the directory is asked for.
+
+Ringotel passes on whatever the user typed. AD users type ``alice``,
+``alice@corp.example`` or ``CORP\\alice``; all three mean the same account. The
+result is the value compared with the login attributes, still unescaped: escaping
+happens exactly once, where the LDAP filter is built.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from bridge.dn import is_dn_like
+from bridge.errors import LoginRejected, Reason
+
+
+@dataclass(frozen=True)
+class LoginRules:
+    """How typed logins are read; built from ``[directory]``."""
+
+    accept_domain_prefix: bool = False
+    domain_names: Collection[str] = ()
+    max_length: int = 256
+
+
+def normalize_login(typed: str, rules: LoginRules) -> str:
+    """Return the login to look up, or raise LoginRejected(INVALID_LOGIN)."""
+    login = typed.strip()
+    if not login or len(login) > rules.max_length:
+        raise LoginRejected(Reason.INVALID_LOGIN, "empty or too long")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in login):
+        raise LoginRejected(Reason.INVALID_LOGIN, "control characters")
+    if is_dn_like(login) and "," in login:
+        raise LoginRejected(Reason.INVALID_LOGIN, "a DN is not a login")
+    if rules.accept_domain_prefix and "\\" in login:
+        login = _strip_domain(login, rules)
+    if login.startswith("@") or login.endswith("@"):
+        raise LoginRejected(Reason.INVALID_LOGIN, "incomplete user principal name")
+    return login
+
+
+def _strip_domain(login: str, rules: LoginRules) -> str:
+    domain, _, name = login.partition("\\")
+    if not domain or not name or "\\" in name:
+        raise LoginRejected(Reason.INVALID_LOGIN, "malformed DOMAIN\\name")
+    allowed = {d.casefold() for d in rules.domain_names}
+    if allowed and domain.casefold() not in allowed:
+        raise LoginRejected(Reason.INVALID_LOGIN, "domain not accepted")
+    return name
+
+
+def throttle_key(login: str) -> str:
+    """Logins are case-insensitive in AD; so are their failure budgets."""
+    return unicodedata.normalize("NFKC", login).casefold()

@@ -1,0 +1,59 @@
+"""One audit event per login attempt: who, outcome, reason, server, latency, request id.
+
+Never a password, never a token. The request id comes from structlog's contextvars,
+bound by the request-id middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from bridge.login import Accepted, Outcome, Rejected, Trace, Unavailable
+
+_log = structlog.get_logger("bridge.audit")
+
+
+def outcome_fields(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, Accepted):
+        return {
+            "outcome": "accepted",
+            "reason": "ok",
+            "dn": outcome.dn,
+            "server": outcome.server,
+            "usernames": len(outcome.usernames),
+        }
+    if isinstance(outcome, Rejected):
+        return {
+            "outcome": "rejected",
+            "reason": str(outcome.reason),
+            "detail": outcome.detail or None,
+            "dn": outcome.dn,
+            "server": outcome.server,
+        }
+    return {
+        "outcome": "unavailable",
+        "reason": "directory_misconfigured" if outcome.misconfigured else "directory_unavailable",
+        "detail": outcome.detail,
+        "server": outcome.server,
+    }
+
+
+def reason_label(outcome: Outcome) -> tuple[str, str]:
+    fields = outcome_fields(outcome)
+    return fields["outcome"], fields["reason"]
+
+
+def audit_login(outcome: Outcome | Unavailable, trace: Trace, latency: float, client: str) -> None:
+    fields = {k: v for k, v in outcome_fields(outcome).items() if v is not None}
+    level = "warning" if isinstance(outcome, Unavailable) else "info"
+    getattr(_log, level)(
+        "login",
+        login=outcome.login,
+        latency_ms=round(latency * 1000, 1),
+        directory_asked=trace.directory_used,
+        cached_entry=trace.cached_entry,
+        client=client,
+        **fields,
+    )

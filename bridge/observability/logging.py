@@ -1,0 +1,54 @@
+"""structlog set-up: JSON lines to stdout (journald), a console renderer on a terminal.
+
+A redaction processor is the last line of defence: any event key that names a secret
+is masked even if a caller passes one by mistake. Callers must still never pass them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = ("password", "secret", "token", "authorization", "credential")
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        lowered = key.lower()
+        if any(word in lowered for word in _SECRET_KEYS) and key not in ("token_type",):
+            event[key] = "***"
+    return event
+
+
+def configure(format: str = "json", level: str = "info", stream: Any = None) -> None:
+    """Configure structlog and the stdlib root logger (for aiohttp's own messages)."""
+    stream = stream or sys.stdout
+    use_console = format == "console" or (format == "auto" and stream.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,47 @@
+"""Active Directory and OpenLDAP differ in data, not in code paths.
+
+A preset supplies the defaults a flavor needs; any key set in the config wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+GroupStrategy = Literal["token_groups", "in_chain", "member_of", "member_search"]
+Flavor = Literal["active_directory", "openldap"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Directory defaults for one flavor."""
+
+    object_filter: str
+    login_attributes: tuple[str, ...]
+    display_name_attribute: str
+    group_strategy: GroupStrategy
+    nested_group_strategy: GroupStrategy
+    username_attributes: tuple[str, ...]
+    accept_domain_prefix: bool
+
+
+PRESETS: dict[Flavor, Preset] = {
+    "active_directory": Preset(
+        object_filter="(&(objectCategory=person)(objectClass=user))",
+        login_attributes=("sAMAccountName", "userPrincipalName"),
+        display_name_attribute="displayName",
+        group_strategy="member_of",
+        nested_group_strategy="token_groups",
+        username_attributes=("ipPhone", "otherIpPhone"),
+        accept_domain_prefix=True,
+    ),
+    "openldap": Preset(
+        object_filter="(objectClass=inetOrgPerson)",
+        login_attributes=("uid",),
+        display_name_attribute="displayName",
+        group_strategy="member_of",
+        nested_group_strategy="member_of",
+        username_attributes=("telephoneNumber",),
+        accept_domain_prefix=False,
+    ),
+}

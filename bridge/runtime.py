@@ -1,0 +1,104 @@
+"""The running process: the current Service, swapped atomically on reload.
+
+Requests read ``runtime.service`` once when they start, so a reload never changes the
+objects under a request in flight; the old Service is closed once the requests that
+hold it have finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from bridge.config import Config, load
+from bridge.errors import ConfigError
+from bridge.observability.metrics import Metrics
+from bridge.service import Service, build_service
+
+_log = structlog.get_logger("bridge.runtime")
+
+
+class Runtime:
+    """Owns the metrics (they outlive reloads) and the current Service."""
+
+    def __init__(
+        self,
+        config: Config,
+        metrics: Metrics | None = None,
+        builder: Callable[[Config, Metrics], Service] = build_service,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self._builder = builder
+        self.service = builder(config, self.metrics)
+        self._holders: dict[int, int] = {}
+        self._retired: list[Service] = []
+        self.inflight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.reload_listeners: list[Callable[[Service], None]] = []
+
+    @property
+    def config(self) -> Config:
+        return self.service.config
+
+    def acquire(self) -> Service:
+        """The Service for one request; pair with ``release``."""
+        service = self.service
+        self._holders[id(service)] = self._holders.get(id(service), 0) + 1
+        self.inflight += 1
+        self.idle.clear()
+        return service
+
+    def release(self, service: Service) -> None:
+        self._holders[id(service)] -= 1
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.idle.set()
+        self._close_retired()
+
+    def _close_retired(self) -> None:
+        for old in list(self._retired):
+            if self._holders.get(id(old), 0) == 0:
+                self._retired.remove(old)
+                self._holders.pop(id(old), None)
+                asyncio.get_running_loop().create_task(old.close())
+
+    async def reload(self, path: Path | None = None) -> bool:
+        """Load the config again; keep the old one when the new one is invalid."""
+        source = path or self.config.source
+        if source is None:
+            _log.error("reload_failed", errors=["no config file to reload"])
+            return False
+        try:
+            config = await asyncio.to_thread(load, source)
+            service = self._builder(config, self.metrics)
+        except ConfigError as exc:
+            self.metrics.reloads.labels("failed").inc()
+            _log.error("reload_failed", config=str(source), errors=[str(p) for p in exc.problems])
+            return False
+        for warning in config.warnings:
+            _log.warning("config_warning", warning=warning)
+        old, self.service = self.service, service
+        self._retired.append(old)
+        self._close_retired()
+        for listener in self.reload_listeners:
+            listener(service)
+        self.metrics.reloads.labels("ok").inc()
+        _log.info("reloaded", config=str(source))
+        return True
+
+    async def drain(self, limit: float) -> bool:
+        """Wait for in-flight requests; True when all finished in time."""
+        try:
+            await asyncio.wait_for(self.idle.wait(), limit)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        for service in [*self._retired, self.service]:
+            await service.close()
+        self._retired.clear()

@@ -1,0 +1,189 @@
+"""The composition root: a loaded Config becomes a working Service.
+
+A Service is immutable once built; a reload builds a new one and swaps it in, so
+requests in flight finish with the objects they started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge import response
+from bridge.client_auth import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
+from bridge.config import Config, Settings
+from bridge.directory.base import Directory
+from bridge.directory.ldap import LdapDirectory, LdapOptions
+from bridge.directory.ldap_transport import TransportOptions
+from bridge.errors import ConfigError, Problem
+from bridge.groups import GroupCache, GroupPolicy
+from bridge.login import LoginPolicy, LoginService
+from bridge.logins import LoginRules
+from bridge.observability.metrics import Metrics
+from bridge.throttle import Throttle
+from bridge.usernames import Rule
+
+
+@dataclass
+class Service:
+    """Everything one request needs, built from one config."""
+
+    config: Config
+    directory: Directory
+    login: LoginService
+    client_auth: ClientAuthenticator
+    template: Any
+    tokens: Any = None  # bridge.tokens.TokenService in oauth2 mode
+    token_limiter: Any = None
+    client_registry: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    async def close(self) -> None:
+        await self.directory.close()
+
+
+def build_directory(config: Config, metrics: Metrics | None = None) -> Directory:
+    settings = config.settings
+    directory = settings.directory
+    if directory.type == "file":
+        from bridge.directory.file import FileDirectory
+
+        return FileDirectory.from_config(config)
+    options = LdapOptions(
+        urls=directory.urls,
+        transport=TransportOptions(
+            start_tls=directory.start_tls,
+            ca_file=str(config.files["directory.ca_file"]) if directory.ca_file else None,
+            tls_server_name=directory.tls_server_name,
+            connect_timeout=directory.connect_timeout,
+            operation_timeout=directory.operation_timeout,
+            pool_size=directory.pool_size,
+            max_age=directory.connection_max_age,
+            cooldown=directory.server_cooldown,
+        ),
+        base_dn=directory.base_dn,
+        user_filter=directory.effective_user_filter,
+        bind_dn=directory.bind_dn,
+        bind_password=(
+            config.secrets.bind_password.reveal().decode("utf-8")
+            if config.secrets.bind_password
+            else None
+        ),
+        bind_template=directory.bind_template,
+        attributes=_attributes(settings),
+        group_strategy=settings.groups.effective_strategy(directory.preset),
+        active_directory=directory.flavor == "active_directory",
+        page_size=directory.page_size,
+        max_concurrent=settings.protection.max_concurrent_directory_ops,
+    )
+    ldap = LdapDirectory(options, on_operation=_observer(metrics))
+    if metrics is not None:
+        ldap.servers.on_state = lambda server, up: metrics.server_up.labels(server.name).set(
+            int(up)
+        )
+    return ldap
+
+
+def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None] | None:
+    if metrics is None:
+        return None
+
+    def observe(server: str, operation: str, seconds: float, result: str) -> None:
+        metrics.directory_latency.labels(server, operation, result).observe(seconds)
+
+    return observe
+
+
+def _attributes(settings: Settings) -> tuple[str, ...]:
+    names = [rule.attribute for rule in settings.username_rules]
+    names.append(settings.display_name_attribute)
+    names += list(settings.directory.effective_login_attributes)
+    if settings.directory.accept_mail:
+        names.append(settings.directory.mail_attribute)
+    return tuple(dict.fromkeys(names))
+
+
+def build_client_auth(config: Config) -> tuple[ClientAuthenticator, Any, Any, Any]:
+    """The authenticator for the configured mode, plus the oauth2 pieces when used."""
+    auth = config.settings.client_auth
+    secrets = config.secrets
+    if auth.mode == "basic":
+        assert secrets.basic_password is not None
+        basic = BasicAuth(auth.basic_username.encode(), (secrets.basic_password.reveal(),))
+        return basic, None, None, None
+    if auth.mode == "bearer":
+        tokens = tuple(s.reveal() for s in secrets.bearer_tokens)
+        return BearerAuth(tokens, auth.client_id), None, None, None
+    from bridge.oauth import ClientFailureLimiter, ClientRegistry
+    from bridge.tokens import KeyMaterialError, TokenService, load_signing_material
+
+    assert secrets.signing_key_file is not None
+    try:
+        keys = load_signing_material(
+            auth.signing_algorithm, secrets.signing_key_file, secrets.verification_key_files
+        )
+    except KeyMaterialError as exc:
+        raise ConfigError([Problem("client_auth.signing_key_file", str(exc))]) from None
+    service = TokenService(
+        keys,
+        issuer=auth.issuer,
+        audience=auth.audience,
+        ttl=auth.token_ttl,
+        leeway=auth.token_leeway,
+    )
+    registry = ClientRegistry(auth.client_id, [s.reveal() for s in secrets.client_secrets])
+    limiter = ClientFailureLimiter(auth.max_failures, auth.failure_window)
+    return OAuth2Auth(_TokenClient(service)), service, limiter, registry
+
+
+@dataclass(frozen=True)
+class _TokenClient:
+    service: Any
+
+    def verify_client(self, token: str) -> str:
+        from bridge.tokens import InvalidToken
+
+        try:
+            return str(self.service.verify(token).client_id)
+        except InvalidToken as exc:
+            raise ValueError(exc.reason) from None
+
+
+def build_service(config: Config, metrics: Metrics | None = None) -> Service:
+    settings = config.settings
+    try:
+        template = response.parse_template(settings.response.template)
+    except response.TemplateError as exc:
+        raise ConfigError([Problem("response.template", str(exc))]) from None
+    client_auth, tokens, limiter, registry = build_client_auth(config)
+    directory = build_directory(config, metrics)
+    protection = settings.protection
+    policy = LoginPolicy(
+        rules=LoginRules(
+            accept_domain_prefix=settings.directory.effective_accept_domain_prefix,
+            domain_names=settings.directory.domain_names,
+            max_length=settings.server.max_field_length,
+        ),
+        group_policy=GroupPolicy.from_dns(settings.groups.allow, settings.groups.deny),
+        username_rules=tuple(
+            Rule(r.attribute, r.transforms, r.multi_valued) for r in settings.username_rules
+        ),
+        display_name_attribute=settings.display_name_attribute,
+    )
+    login = LoginService(
+        directory,
+        policy,
+        Throttle(
+            protection.max_failures,
+            protection.failure_window,
+            protection.stale_password_ttl,
+            maxsize=protection.max_tracked_logins,
+        ),
+        GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
+        user_cache_ttl=protection.user_cache_ttl,
+    )
+    return Service(config, directory, login, client_auth, template, tokens, limiter, registry)

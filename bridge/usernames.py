@@ -1,0 +1,54 @@
+"""Directory attributes become Ringotel usernames.
+
+Values keep the directory's own spelling (never the typed login's), go through the
+configured transforms, and come out de-duplicated in a stable order: rule order
+first, then the order the directory returned the values in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+TRANSFORMS: Mapping[str, Callable[[str], str]] = {
+    "lowercase": str.lower,
+    "uppercase": str.upper,
+    "strip": str.strip,
+    "strip_domain": lambda v: v.rpartition("\\")[2].partition("@")[0],
+    "digits_only": lambda v: "".join(c for c in v if c.isdigit()),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One attribute and what to do with its values."""
+
+    attribute: str
+    transforms: tuple[str, ...] = ()
+    multi_valued: bool = True
+
+
+def build_usernames(
+    attributes: Mapping[str, Sequence[str]], rules: Sequence[Rule]
+) -> tuple[str, ...]:
+    """Collect usernames; attribute names compare case-insensitively, as in LDAP."""
+    lowered = {name.lower(): values for name, values in attributes.items()}
+    seen: dict[str, None] = {}
+    for rule in rules:
+        values = lowered.get(rule.attribute.lower(), ())
+        if not rule.multi_valued:
+            values = values[:1]
+        for value in values:
+            for transform in rule.transforms:
+                value = TRANSFORMS[transform](value)
+            value = value.strip()
+            if value:
+                seen.setdefault(value, None)
+    return tuple(seen)
+
+
+def first_value(attributes: Mapping[str, Sequence[str]], name: str) -> str | None:
+    for key, values in attributes.items():
+        if key.lower() == name.lower() and values:
+            return values[0]
+    return None

@@ -1,0 +1,211 @@
+"""aiohttp application factories: the Ringotel-facing app and the operations app.
+
+The factories read no argv and no environment; everything comes from the Runtime.
+Paths are looked up in the *current* config on every request, so a reload that
+changes ``auth_paths`` or ``token_path`` takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from aiohttp import web
+
+from bridge.errors import InvalidRequest
+from bridge.login import Accepted, Outcome, Rejected, Trace, Unavailable
+from bridge.observability import audit
+from bridge.response import Identity, render
+from bridge.runtime import Runtime
+from bridge.service import Service
+from bridge.web import netguard
+from bridge.web.body import parse_fields, read_body
+from bridge.web.keys import RUNTIME
+from bridge.web.middlewares import error_middleware, request_id_middleware
+from bridge.web.oauth_handler import token_endpoint
+
+_log = structlog.get_logger("bridge.web")
+
+DENIED = {"error": "access_denied"}
+UNAVAILABLE = {"error": "directory_unavailable"}
+RETRY_AFTER = "5"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def _service(request: web.Request) -> AsyncIterator[Service]:
+    runtime = request.app[RUNTIME]
+    service = runtime.acquire()
+    try:
+        yield service
+    finally:
+        runtime.release(service)
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    """Route by the current config's paths."""
+    async with _service(request) as service:
+        settings = service.settings
+        path = request.path
+        if path in settings.server.auth_paths:
+            if request.method != "POST":
+                raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+            return await _timed(request, service, "auth", login_endpoint)
+        auth = settings.client_auth
+        if auth.mode == "oauth2" and path == auth.token_path:
+            if request.method != "POST":
+                raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+            return await _timed(request, service, "token", token_endpoint)
+        raise web.HTTPNotFound()
+
+
+async def _timed(
+    request: web.Request,
+    service: Service,
+    endpoint: str,
+    handler: Callable[[web.Request, Service], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    metrics = request.app[RUNTIME].metrics
+    started = time.monotonic()
+    status = 500
+    try:
+        if not netguard.client_allowed(request, service.settings.server):
+            status = 403
+            _log.warning("client_not_allowed", client=request.remote)
+            return web.json_response(DENIED, status=403)
+        answer = await handler(request, service)
+        status = answer.status
+        return answer
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except InvalidRequest as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.request_latency.labels(endpoint).observe(time.monotonic() - started)
+        metrics.responses.labels(endpoint, str(status)).inc()
+
+
+async def login_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
+    settings = service.settings
+    metrics = request.app[RUNTIME].metrics
+    try:
+        service.client_auth.authenticate(request.headers.get("Authorization"))
+    except Exception as exc:
+        from bridge.client_auth import ClientAuthFailed
+
+        if not isinstance(exc, ClientAuthFailed):
+            raise
+        metrics.client_auth_failures.labels(
+            service.client_auth.mode, exc.reason.split(":")[0]
+        ).inc()
+        _log.warning("client_auth_failed", mode=service.client_auth.mode, reason=exc.reason)
+        return web.json_response(
+            {
+                "error": "unauthorized",
+                "detail": "Ringotel's client credentials are missing or wrong",
+            },
+            status=401,
+            headers={"WWW-Authenticate": exc.www_authenticate},
+        )
+    media_type, body = await read_body(request, settings.server.max_body_size)
+    fields = parse_fields(
+        media_type,
+        body,
+        settings.request.username_field,
+        settings.request.password_field,
+        settings.server.max_field_length,
+    )
+    trace = Trace()
+    started = time.monotonic()
+    outcome = await _decide(service, fields.username, fields.password, trace)
+    latency = time.monotonic() - started
+    audit.audit_login(outcome, trace, latency, netguard.client_address(request, settings.server))
+    kind, reason = audit.reason_label(outcome)
+    metrics.logins.labels(kind, reason).inc()
+    if isinstance(outcome, Rejected) and not trace.directory_used:
+        metrics.throttled.labels(reason).inc()
+    return _answer(service, outcome)
+
+
+async def _decide(service: Service, username: str, password: str, trace: Trace) -> Outcome:
+    deadline = service.settings.server.request_deadline
+    try:
+        async with asyncio.timeout(deadline):
+            return await service.login.login(username, password, trace)
+    except TimeoutError:
+        trace.note("request deadline reached")
+        return Unavailable(f"no answer within the {deadline:g}s request deadline", username)
+
+
+def _answer(service: Service, outcome: Outcome) -> web.Response:
+    if isinstance(outcome, Accepted):
+        identity = Identity(outcome.usernames, outcome.display_name, outcome.login, outcome.dn)
+        return web.json_response(render(service.template, identity), status=200)
+    if isinstance(outcome, Rejected):
+        return web.json_response(DENIED, status=403)
+    return web.json_response(UNAVAILABLE, status=503, headers={"Retry-After": RETRY_AFTER})
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    """The Ringotel-facing application."""
+    max_body = runtime.config.settings.server.max_body_size
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware], client_max_size=max_body
+    )
+    app[RUNTIME] = runtime
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    async with _service(request) as service:
+        timeout = service.settings.server.request_deadline
+        try:
+            async with asyncio.timeout(timeout):
+                ready = await service.directory.check()
+        except TimeoutError:
+            return web.json_response({"status": "unavailable", "detail": "timed out"}, status=503)
+        except Exception as exc:
+            from bridge.errors import DirectoryUnavailable
+
+            if not isinstance(exc, DirectoryUnavailable):
+                raise
+            return web.json_response({"status": "unavailable", "detail": exc.detail}, status=503)
+        return web.json_response(
+            {"status": "ready", "server": ready.server, "detail": ready.detail}
+        )
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    directory = runtime.service.directory
+    servers = getattr(directory, "servers", None)
+    for server in getattr(servers, "servers", []):
+        runtime.metrics.pool_in_use.labels(server.name).set(server.in_use)
+    cache = runtime.service.login.group_cache
+    runtime.metrics.group_cache.labels("hit")._value.set(cache.hits)
+    runtime.metrics.group_cache.labels("miss")._value.set(cache.misses)
+    body = runtime.metrics.render()
+    return web.Response(
+        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+def create_ops_app(runtime: Runtime) -> web.Application:
+    """``/healthz``, ``/readyz`` and ``/metrics``, meant for a loopback listener."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app

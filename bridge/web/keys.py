@@ -1,0 +1,9 @@
+"""Typed application keys, declared in one place (aiohttp's AppKey)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.runtime import Runtime
+
+RUNTIME = web.AppKey("runtime", Runtime)
