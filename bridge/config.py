@@ -57,12 +57,14 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+#: A duration where 0 switches the feature off.
+OptionalDuration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"expected HOST:PORT, got {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an explicit ":8443" means all
 
@@ -345,7 +347,7 @@ class ProtectionSettings(_Section):
     failure_window: Duration = 900.0
     stale_password_ttl: Duration = 86400.0
     max_concurrent_directory_ops: int = Field(16, ge=1, le=1024)
-    user_cache_ttl: Duration = 60.0
+    user_cache_ttl: OptionalDuration = 60.0
     max_tracked_logins: int = Field(100_000, ge=100)
 
 

@@ -242,7 +242,9 @@ class LdapDirectory:
             search = (user.dn, "(objectClass=*)", ldap3.BASE)
         else:
             search = (base, f"({attribute}={escape_filter_chars(login)})", ldap3.SUBTREE)
-        connection.search(*search, attributes=list(self._attributes()), size_limit=2)
+        connection.search(
+            search[0], search[1], search[2], attributes=list(self._attributes()), size_limit=2
+        )
         self.ops.add("searches")
         entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
         if len(entries) != 1:

@@ -14,6 +14,7 @@ Everything here blocks and runs in the directory executor, never on the event lo
 
 from __future__ import annotations
 
+import math
 import queue
 import ssl
 import threading
@@ -115,25 +116,30 @@ class ServerState:
 
     def open(self, user: str | None, password: str | None) -> ldap3.Connection:
         """A new connection, TLS started, bound as ``user`` (or not bound at all)."""
+        # A fresh ldap3.Server each time: ldap3 remembers a refused address as unusable
+        # and would keep failing after the server came back.
         connection = ldap3.Connection(
-            self.server,
+            make_server(self.url, self.options),
             user=user,
             password=password,
             authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
             client_strategy=ldap3.SYNC,
             auto_bind=ldap3.AUTO_BIND_NONE,
             read_only=True,
-            receive_timeout=self.options.operation_timeout,
+            receive_timeout=max(1, math.ceil(self.options.operation_timeout)),  # ldap3 packs an int
             auto_referrals=False,
             raise_exceptions=False,
             return_empty_attributes=False,
         )
-        connection.open(read_server_info=False)
-        with self._lock:
-            self.opened += 1
-        if self.options.start_tls and not self.server.ssl and not connection.start_tls():
-            connection.unbind()
-            raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
+        try:
+            connection.open(read_server_info=False)
+            with self._lock:
+                self.opened += 1
+            if self.options.start_tls and not self.server.ssl and not connection.start_tls():
+                raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
+        except BaseException:
+            _close(connection)  # ldap3 leaves the socket of a failed open behind
+            raise
         return connection
 
     @contextmanager
@@ -197,10 +203,18 @@ class ServerState:
 
 
 def _close(connection: ldap3.Connection) -> None:
+    """Unbind politely; whatever happens, the socket is closed afterwards."""
     try:
         connection.unbind()
-    except Exception:  # noqa: BLE001 - closing a dead socket may fail any way it likes
-        connection.closed = True
+    except Exception:  # noqa: BLE001, S110 - a dead socket may fail to unbind any way it likes
+        pass
+    sock = getattr(connection, "socket", None)
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass
+    connection.closed = True
 
 
 def make_server(url: str, options: TransportOptions) -> ldap3.Server:

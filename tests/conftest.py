@@ -1,0 +1,118 @@
+"""Shared fixtures: private directory servers for the session, configs, bridge clients.
+
+The servers are real (slapd and Samba from Debian packages) and started by the suite
+itself on loopback; nothing is skipped when a binary is missing: the test fails.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bridge.config import Config, from_mapping
+from bridge.observability.logging import configure
+from bridge.runtime import Runtime
+from bridge.web.app import create_app, create_ops_app
+from tests.harness import openldap_people as people
+from tests.harness.slapd import SlapdServer
+
+CLIENT_USER = "ringotel"
+CLIENT_PASSWORD = "client-secret-for-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
+    server = SlapdServer(tmp_path_factory.mktemp("slapd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def openldap_raw(server: SlapdServer, secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private slapd, secrets in files like production."""
+    (secret_dir / "bind-password").write_text(people.SERVICE_PASSWORD)
+    (secret_dir / "client-password").write_text(CLIENT_PASSWORD)
+    for name in ("bind-password", "client-password"):
+        (secret_dir / name).chmod(0o600)
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "5s"},
+        "client_auth": {
+            "mode": "basic",
+            "username": CLIENT_USER,
+            "password_file": "client-password",
+        },
+        "directory": {
+            "type": "ldap",
+            "flavor": "openldap",
+            "urls": [server.url],
+            "allow_plaintext": True,
+            "bind_dn": people.SERVICE_DN,
+            "bind_password_file": "bind-password",
+            "base_dn": people.BASE_DN,
+            "connect_timeout": "1s",
+            "operation_timeout": "2s",
+            "server_cooldown": "1s",
+        },
+        "usernames": [{"attribute": "telephoneNumber"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    def build(raw: dict[str, Any], **overrides: Any) -> Config:
+        return from_mapping(deep_merge(raw, overrides), base_dir=tmp_path, environ={})
+
+    return build
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Everything the bridge logs during a test, as JSON lines."""
+    stream = io.StringIO()
+    configure("json", "debug", stream=stream)
+    yield stream
+
+
+def log_events(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+async def bridge_client() -> AsyncIterator[Callable[[Config], Any]]:
+    """Start the real aiohttp app on a loopback port for a given config."""
+    clients: list[TestClient[Any, Any]] = []
+    runtimes: list[Runtime] = []
+
+    async def start(config: Config, ops: bool = False) -> TestClient[Any, Any]:
+        runtime = Runtime(config)
+        runtimes.append(runtime)
+        app = create_ops_app(runtime) if ops else create_app(runtime)
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+    for runtime in runtimes:
+        await runtime.close()

@@ -1,0 +1,253 @@
+"""End to end over real HTTP against the private slapd: the contract's status table."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.config import Config
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw
+from tests.harness import openldap_people as people
+from tests.harness.slapd import SlapdServer
+
+pytestmark = pytest.mark.openldap
+
+AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
+DENIED = {"error": "access_denied"}
+
+
+@pytest.fixture
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
+
+
+@pytest.fixture
+async def client(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+) -> Any:
+    return await bridge_client(make_config(raw))
+
+
+async def login(client: Any, username: Any, password: Any, **kwargs: Any) -> tuple[int, Any]:
+    headers = {"Authorization": AUTH, **kwargs.pop("headers", {})}
+    response = await client.post(
+        "/auth", json={"username": username, "password": password}, headers=headers, **kwargs
+    )
+    return response.status, await response.json()
+
+
+async def test_correct_password_answers_usernames_in_template(client: Any) -> None:
+    jane = people.PEOPLE["jdoe"]
+    status, body = await login(client, "jdoe", jane.password)
+    assert status == 200
+    assert body == {
+        "values": [{"username": phone, "display_name": jane.display_name} for phone in jane.phones]
+    }
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["ulrich", "punct", "spacey", "star*user", "zoë"],
+)
+async def test_tricky_users_and_passwords_log_in(client: Any, username: str) -> None:
+    person = people.PEOPLE[username]
+    status, body = await login(client, username, person.password)
+    assert status == 200, body
+    assert [v["username"] for v in body["values"]] == list(person.phones)
+
+
+async def test_login_is_case_insensitive_and_answers_directory_spelling(client: Any) -> None:
+    jane = people.PEOPLE["jdoe"]
+    status, body = await login(client, "JDoe", jane.password)
+    assert status == 200
+    assert body["values"][0]["display_name"] == jane.display_name
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("jdoe", "wrong password"),
+        ("nobody-at-all", "whatever"),
+        ("jdoe", ""),
+        ("*", "whatever"),
+        ("*)(uid=*", "whatever"),
+        ("jd*", people.PEOPLE["jdoe"].password),
+        ("star*", people.PEOPLE["star*user"].password),
+        ("nophone", people.PEOPLE["nophone"].password),
+        ("locked", people.PEOPLE["locked"].password),
+        ("ulrich", people.PEOPLE["ulrich"].password.upper()),
+        ("spacey", people.PEOPLE["spacey"].password.strip()),
+    ],
+)
+async def test_every_denial_has_the_same_body(client: Any, username: str, password: str) -> None:
+    status, body = await login(client, username, password)
+    assert (status, body) == (403, DENIED)
+
+
+async def test_metacharacter_logins_only_match_themselves(client: Any) -> None:
+    for name in ("paren(user)", "back\\slash"):
+        person = people.PEOPLE[name]
+        status, body = await login(client, name, person.password)
+        assert status == 200, (name, body)
+        assert [v["username"] for v in body["values"]] == list(person.phones)
+        status, _ = await login(client, name, people.PEOPLE["jdoe"].password)
+        assert status == 403
+
+
+async def test_several_matches_are_a_denial_not_a_guess(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+) -> None:
+    client = await bridge_client(
+        make_config(raw, directory={**raw["directory"], "accept_mail": True})
+    )
+    twin = people.PEOPLE["twin1"]
+    status, _ = await login(client, twin.mail, twin.password)
+    assert status == 403
+    audit = [e for e in log_events(log_stream) if e["event"] == "login"]
+    assert audit[-1]["reason"] == "ambiguous_user"
+    status, body = await login(client, "zoe@example.org", people.PEOPLE["zoë"].password)
+    assert status == 200, body
+
+
+async def test_client_credentials_missing_or_wrong_is_401(client: Any) -> None:
+    for headers in ({}, {"Authorization": "Basic " + base64.b64encode(b"ringotel:nope").decode()}):
+        response = await client.post(
+            "/auth", json={"username": "jdoe", "password": "x"}, headers=headers
+        )
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b"42", "application/json", 400),
+        (b'{"username": "jdoe"}', "application/json", 400),
+        (b'{"username": 1, "password": "x"}', "application/json", 400),
+        (b'{"username": "jdoe", "password": null}', "application/json", 400),
+        (b'{"username": "jd\\u0000oe", "password": "x"}', "application/json", 400),
+        (b'{"username": "jdoe", "password": "x", "password": "y"}', "application/json", 400),
+        (b"username=jdoe", "text/plain", 415),
+        (b"\xff\xfe", "application/json", 400),
+        (b'{"username": "' + b"a" * 9000 + b'", "password": "x"}', "application/json", 413),
+        (b'{"username": "' + b"a" * 2000 + b'", "password": "x"}', "application/json", 413),
+    ],
+)
+async def test_malformed_bodies(client: Any, body: bytes, content_type: str, status: int) -> None:
+    response = await client.post(
+        "/auth", data=body, headers={"Authorization": AUTH, "Content-Type": content_type}
+    )
+    assert response.status == status
+    answer = await response.json()
+    assert set(answer) == {"error", "detail"}
+    # and the process keeps serving
+    ok, _ = await login(client, "jdoe", people.PEOPLE["jdoe"].password)
+    assert ok == 200
+
+
+async def test_form_body_and_second_path(client: Any) -> None:
+    jane = people.PEOPLE["jdoe"]
+    response = await client.post(
+        "/authorize",
+        data={"username": "jdoe", "password": jane.password},
+        headers={"Authorization": AUTH},
+    )
+    assert response.status == 200
+
+
+async def test_other_methods_and_paths(client: Any) -> None:
+    response = await client.get("/auth", headers={"Authorization": AUTH})
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    response = await client.post("/nope", headers={"Authorization": AUTH})
+    assert response.status == 404
+
+
+async def test_configured_field_names(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+) -> None:
+    client = await bridge_client(make_config(raw, request={"username_field": "email"}))
+    jane = people.PEOPLE["jdoe"]
+    response = await client.post(
+        "/auth", json={"email": "jdoe", "password": jane.password}, headers={"Authorization": AUTH}
+    )
+    assert response.status == 200
+
+
+async def test_groups_allow_nested_and_deny(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+) -> None:
+    groups = {
+        "allow": [people.GROUP_DNS[people.ALLOWED_GROUP].upper()],
+        "deny": [people.GROUP_DNS[people.DENIED_GROUP]],
+        "nested": True,
+        "strategy": "member_search",
+    }
+    client = await bridge_client(make_config(raw, groups=groups))
+    outcomes = {}
+    for person in people.PEOPLE.values():
+        if (
+            person.locked
+            or person.must_change
+            or not person.phones
+            or person.login.startswith("twin")
+        ):
+            continue
+        status, _ = await login(client, person.login, person.password)
+        outcomes[person.login] = status
+    events = {e["login"]: e["reason"] for e in log_events(log_stream) if e["event"] == "login"}
+    for login_name, status in outcomes.items():
+        groups = {dn.lower() for dn in people.nested_group_dns(people.PEOPLE[login_name])}
+        if people.GROUP_DNS[people.DENIED_GROUP].lower() in groups:
+            expected = (403, "in_denied_group")
+        elif people.GROUP_DNS[people.ALLOWED_GROUP].lower() not in groups:
+            expected = (403, "not_in_allowed_group")
+        else:
+            expected = (200, "ok")
+        assert (status, events[login_name]) == expected, login_name
+    assert set(events.values()) == {"ok", "in_denied_group", "not_in_allowed_group"}
+
+
+async def test_directory_down_is_503_then_recovers(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, slapd: SlapdServer
+) -> None:
+    client = await bridge_client(make_config(raw))
+    jane = people.PEOPLE["jdoe"]
+    assert (await login(client, "jdoe", jane.password))[0] == 200
+    slapd.stop()
+    try:
+        status, body = await login(client, "jdoe", jane.password)
+        assert (status, body) == (503, {"error": "directory_unavailable"})
+        status, _ = await login(client, "jdoe", "wrong password")
+        assert status == 503
+        response = await client.post(
+            "/auth", json={"username": "jdoe", "password": "x"}, headers={"Authorization": AUTH}
+        )
+        assert response.headers["Retry-After"].isdigit()
+    finally:
+        slapd.start()
+    status, body = await login(client, "jdoe", jane.password)
+    assert status == 200, body
+
+
+async def test_no_password_ever_reaches_the_log(client: Any, log_stream: Any) -> None:
+    used = []
+    for person in list(people.PEOPLE.values())[:12]:
+        for password in (person.password, person.password + "-wrong"):
+            await login(client, person.login, password)
+            used.append(password)
+    await client.post(
+        "/auth",
+        json={"username": "x", "password": "y"},
+        headers={"Authorization": "Basic Zm9vOmJhcg=="},
+    )
+    text = log_stream.getvalue()
+    assert '"event": "login"' in text
+    for password in used + [CLIENT_PASSWORD, people.SERVICE_PASSWORD, "Zm9vOmJhcg=="]:
+        assert password not in text, password
