@@ -30,7 +30,7 @@ def _receiver(address: str) -> socket.socket:
 
 
 def _drain(sock: socket.socket) -> list[str]:
-    messages = []
+    messages: list[str] = []
     while True:
         try:
             data = sock.recv(4096)
@@ -207,7 +207,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 @pytest.mark.usefixtures("clean_env")
 async def test_watchdog_loop_returns_when_not_armed() -> None:
-    calls = []
+    calls: list[int] = []
 
     def healthy() -> bool:
         calls.append(1)
