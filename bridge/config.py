@@ -541,10 +541,9 @@ class _Resolver:
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
-        resolved = self.secret_path(path)
-        if self.read_secret(key, path) is None:
-            return resolved
-        return resolved
+        """A key file is parsed by bridge.tokens; here only readability and mode are checked."""
+        self.read_secret(key, path)
+        return self.secret_path(path)
 
     def secrets(self, settings: Settings) -> Secrets:
         auth = settings.client_auth
