@@ -1,16 +1,29 @@
-"""``POST /oauth/token``: RFC 6749 section 4.4 client credentials, a thin adapter."""
+"""``POST /oauth/token``: RFC 6749 section 4.4 client credentials, a thin adapter.
+
+Every decision lives in :mod:`bridge.oauth`; this module only moves bytes in and out.
+Every answer, success or error, carries ``Cache-Control: no-store`` (RFC 6749 §5.1),
+and every ``invalid_client`` carries the challenge ``bridge.oauth`` attached to it.
+"""
 
 from __future__ import annotations
+
+from typing import Final
 
 import structlog
 from aiohttp import web
 
-from bridge.oauth import OAuthError, error_body, parse_token_request
+from bridge.oauth import OAuthError, authenticate_client, error_body, parse_token_request
 from bridge.service import Service
 from bridge.web.keys import RUNTIME
 
+__all__ = ["token_endpoint"]
+
 _log = structlog.get_logger("bridge.oauth")
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _too_large(max_size: int) -> OAuthError:
+    return OAuthError("invalid_request", f"the body is larger than {max_size} bytes", 413)
 
 
 def _error(err: OAuthError) -> web.Response:
@@ -20,46 +33,54 @@ def _error(err: OAuthError) -> web.Response:
     return web.json_response(error_body(err), status=err.status, headers=headers)
 
 
+async def _read_limited(request: web.Request, max_size: int) -> bytes:
+    """The whole body, or OAuthError(413) as soon as it exceeds ``max_size``.
+
+    A declared Content-Length is checked before reading; a chunked body is read in
+    pieces until EOF, because one ``read(n)`` may return fewer bytes than were sent.
+    """
+    if request.content_length is not None and request.content_length > max_size:
+        raise _too_large(max_size)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(max_size + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_size:
+            raise _too_large(max_size)
+
+
+async def _issue(request: web.Request, service: Service) -> str:
+    """Parse, authenticate under the failure budget; the authenticated client id."""
+    body = await _read_limited(request, service.settings.server.max_body_size)
+    credentials = parse_token_request(
+        request.headers.get("Content-Type"),
+        body,
+        request.headers.get("Authorization"),
+        request.query.keys(),
+    )
+    return authenticate_client(credentials, service.client_registry, service.token_limiter)
+
+
 async def token_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
     metrics = request.app[RUNTIME].metrics
-    max_size = service.settings.server.max_body_size
-    if request.content_length is not None and request.content_length > max_size:
-        metrics.tokens.labels("invalid_request").inc()
-        return _error(OAuthError("invalid_request", "the body is too large", 413, None))
-    body = await request.content.read(max_size + 1)
     try:
-        if len(body) > max_size:
-            raise OAuthError("invalid_request", "the body is too large", 413, None)
-        credentials = parse_token_request(
-            request.headers.get("Content-Type"),
-            body,
-            request.headers.get("Authorization"),
-            request.query.keys(),
-        )
-        limiter, registry = service.token_limiter, service.client_registry
-        if limiter.blocked(credentials.client_id):
-            raise _invalid_client(credentials.used_basic, "too many failed attempts; try later")
-        if not registry.check(credentials.client_id, credentials.client_secret):
-            limiter.record_failure(credentials.client_id)
-            raise _invalid_client(credentials.used_basic, "client authentication failed")
-        limiter.record_success(credentials.client_id)
+        client_id = await _issue(request, service)
     except OAuthError as err:
         metrics.tokens.labels(err.error).inc()
         _log.warning("token_refused", error=err.error, description=err.description)
         return _error(err)
-    issued = service.tokens.issue(credentials.client_id)
+    issued = service.tokens.issue(client_id)
     metrics.tokens.labels("issued").inc()
-    _log.info("token_issued", client_id=credentials.client_id, expires_in=issued.expires_in)
+    _log.info("token_issued", client_id=client_id, expires_in=issued.expires_in)
     return web.json_response(
         {
             "access_token": issued.access_token,
-            "token_type": "Bearer",
+            "token_type": issued.token_type,
             "expires_in": issued.expires_in,
         },
         headers=_NO_STORE,
     )
-
-
-def _invalid_client(used_basic: bool, description: str) -> OAuthError:
-    challenge = 'Basic realm="ringotel-bridge"' if used_basic else None
-    return OAuthError("invalid_client", description, 401, challenge)

@@ -1,0 +1,191 @@
+"""Conformance: Ringotel's side, reading only the printed descriptor, against the bridge.
+
+Each case builds a config, prints the descriptor the way ``ringotel-bridge descriptor
+--include-secret`` does (through ``dump`` and back through ``json.loads``), and hands
+only that text to :class:`RingotelClient`, which talks real HTTP to the bridge, which
+talks to the private slapd. Nothing secret is printed; test ids name mode and template.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from bridge.config import Config
+from bridge.descriptor import build_descriptor, dump
+from tests.conftest import openldap_raw
+from tests.harness import openldap_people as people
+from tests.harness.slapd import SlapdServer
+from tests.ringotel_client import RingotelClient
+
+pytestmark = pytest.mark.openldap
+
+CLIENT_SECRET = "oauth-client-secret: test only, 0123456789!"
+BEARER_TOKEN = "static-bearer-token-for-tests-0123456789"
+
+
+def write_secret(directory: Path, name: str, data: bytes) -> str:
+    """A secret file as production has it (mode 0600); returns the relative name."""
+    path = directory / name
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return name
+
+
+def private_key_pem(algorithm: str) -> bytes:
+    """A fresh private key for an asymmetric algorithm, as unencrypted PKCS#8 PEM."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def key_material(algorithm: str) -> bytes:
+    if algorithm == "HS256":
+        return secrets.token_urlsafe(48).encode()
+    return private_key_pem(algorithm)
+
+
+def oauth2_section(
+    directory: Path, algorithm: str, key_name: str = "signing-key"
+) -> dict[str, Any]:
+    """``[client_auth]`` for oauth2 mode with a fresh key and the test client secret."""
+    return {
+        "mode": "oauth2",
+        "client_secret_file": write_secret(directory, "client-secret", CLIENT_SECRET.encode()),
+        "signing_algorithm": algorithm,
+        "signing_key_file": write_secret(directory, key_name, key_material(algorithm)),
+    }
+
+
+def client_auth_section(directory: Path, mode: str) -> dict[str, Any]:
+    if mode == "basic":
+        return {}  # openldap_raw's default: basic with the conftest client password
+    if mode == "bearer":
+        token = write_secret(directory, "bearer-token", BEARER_TOKEN.encode())
+        return {"mode": "bearer", "token_file": token}
+    return oauth2_section(directory, mode.removeprefix("oauth2-"))
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    request: dict[str, str]
+
+
+TEMPLATES = {
+    "values-array": Template(
+        '{"values":[{"username":"$username$","display_name":"$displayname$"}]}', {}
+    ),
+    "single-object": Template(
+        '{"extension":"$username$","domain":"example.org"}',
+        {"username_field": "email", "password_field": "secret"},
+    ),
+}
+MODES = ("basic", "bearer", "oauth2-HS256", "oauth2-ES256", "oauth2-EdDSA")
+
+
+@pytest.fixture
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
+
+
+async def ringotel_for(
+    mode: str,
+    template: Template,
+    raw: dict[str, Any],
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    session: aiohttp.ClientSession,
+) -> tuple[RingotelClient, dict[str, Any]]:
+    config = make_config(
+        raw,
+        client_auth=client_auth_section(tmp_path, mode),
+        request=template.request,
+        response={"template": template.text},
+    )
+    client = await bridge_client(config)
+    public_url = str(client.make_url("")).rstrip("/")
+    printed = dump(build_descriptor(config, public_url, "bridge-test", "Test", "", True))
+    descriptor = json.loads(printed)
+    return RingotelClient(descriptor, session), descriptor
+
+
+@pytest.fixture
+async def session() -> Any:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+@pytest.mark.parametrize("template_name", TEMPLATES)
+@pytest.mark.parametrize("mode", MODES)
+async def test_ringotel_logs_in_from_the_descriptor_alone(
+    mode: str,
+    template_name: str,
+    raw: dict[str, Any],
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    session: aiohttp.ClientSession,
+) -> None:
+    template = TEMPLATES[template_name]
+    ringotel, descriptor = await ringotel_for(
+        mode, template, raw, tmp_path, make_config, bridge_client, session
+    )
+    assert ("OAuth2" in descriptor) == mode.startswith("oauth2")
+    jane = people.PEOPLE["jdoe"]
+
+    accepted = await ringotel.authenticate("jdoe", jane.password)
+    assert accepted.status == 200
+    if template_name == "values-array":
+        assert accepted.usernames == list(jane.phones)
+        assert accepted.display_names == [jane.display_name] * len(jane.phones)
+    else:  # a single object carries the first username only
+        assert accepted.usernames == [jane.phones[0]]
+        assert accepted.raw == {"extension": jane.phones[0], "domain": "example.org"}
+
+    refused = await ringotel.authenticate("jdoe", "not the password")
+    assert (refused.status, refused.usernames, refused.raw) == (
+        403,
+        [],
+        {"error": "access_denied"},
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_username_of_a_multi_phone_user_reaches_ringotel(
+    mode: str,
+    raw: dict[str, Any],
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    session: aiohttp.ClientSession,
+) -> None:
+    """A second user and a non-ASCII one, on one connection and (oauth2) one token."""
+    ringotel, _ = await ringotel_for(
+        mode, TEMPLATES["values-array"], raw, tmp_path, make_config, bridge_client, session
+    )
+    for login in ("user02", "zoë"):
+        person = people.PEOPLE[login]
+        result = await ringotel.authenticate(login, person.password)
+        assert (result.status, result.usernames) == (200, list(person.phones))
+        assert result.display_names == [person.display_name] * len(person.phones)
+    assert ringotel.token_requests == (1 if mode.startswith("oauth2") else 0)
