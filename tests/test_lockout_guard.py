@@ -1,0 +1,224 @@
+"""The bridge must never be the reason an account locks: a retried stale password costs
+the directory one bad attempt, a guessing flood at most the failure budget. Counted on
+the servers themselves: slapd's stats log and the Samba DC's own ``badPwdCount``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.config import Config
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw
+from tests.harness import ad_people
+from tests.harness import openldap_people as people
+from tests.harness.samba import SambaDC, default_template_cache
+from tests.harness.slapd import OpCounts, SlapdServer
+
+AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
+ATTEMPTS = 100
+
+
+async def login(client: Any, username: str, password: str) -> int:
+    response = await client.post(
+        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
+    )
+    await response.read()
+    return int(response.status)
+
+
+def login_reasons(stream: Any, username: str) -> list[str]:
+    return [
+        e["reason"]
+        for e in log_events(stream)
+        if e.get("event") == "login" and e.get("login") == username
+    ]
+
+
+# ---------------------------------------------------------------- OpenLDAP
+
+
+@pytest.fixture
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
+
+
+async def warm(client: Any) -> None:
+    """Open the pooled service and bind connections, so only the user's BINDs count."""
+    jane = people.PEOPLE["jdoe"]
+    assert await login(client, jane.login, jane.password) == 200
+
+
+@pytest.mark.openldap
+async def test_same_wrong_password_reaches_slapd_once(
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    slapd: SlapdServer,
+    log_stream: Any,
+) -> None:
+    client = await bridge_client(make_config(raw))
+    await warm(client)
+    person = people.PEOPLE["user06"]
+    slapd.reset_counts()
+    statuses = [await login(client, person.login, "an old saved password") for _ in range(ATTEMPTS)]
+    assert statuses == [403] * ATTEMPTS
+    assert slapd.count_ops() == OpCounts(connections=0, binds=1, searches=1)
+    reasons = login_reasons(log_stream, person.login)
+    assert reasons == ["bad_password"] + ["stale_password"] * (ATTEMPTS - 1)
+    assert await login(client, person.login, person.password) == 200
+
+
+@pytest.mark.openldap
+async def test_guessing_flood_costs_at_most_the_budget(
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    slapd: SlapdServer,
+    log_stream: Any,
+) -> None:
+    budget = 4
+    client = await bridge_client(
+        make_config(raw, protection={"max_failures": budget, "failure_window": "1s"})
+    )
+    await warm(client)
+    person = people.PEOPLE["user07"]
+    slapd.reset_counts()
+    statuses = [await login(client, person.login, f"guess {i}") for i in range(40)]
+    assert statuses == [403] * 40
+    ops = slapd.count_ops()
+    assert ops.binds == budget
+    assert ops.connections == 0
+    reasons = login_reasons(log_stream, person.login)
+    assert reasons == ["bad_password"] * budget + ["throttled"] * (40 - budget)
+    # while the budget is spent even the right password is refused without asking
+    slapd.reset_counts()
+    assert await login(client, person.login, person.password) == 403
+    assert slapd.count_ops().binds == 0
+    await asyncio.sleep(1.5)  # let the 1 s window pass (not a timing assertion)
+    assert await login(client, person.login, person.password) == 200
+
+
+@pytest.mark.openldap
+async def test_budget_below_ppolicy_threshold_never_locks(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, slapd: SlapdServer
+) -> None:
+    """'fragile' locks after 3 failures in slapd's ppolicy; a budget of 2 protects it."""
+    client = await bridge_client(make_config(raw, protection={"max_failures": 2}))
+    person = people.PEOPLE["fragile"]
+    try:
+        for i in range(30):
+            assert await login(client, person.login, f"wrong {i}") == 403
+        client2 = await bridge_client(make_config(raw))  # a fresh process: fresh budget
+        assert await login(client2, person.login, person.password) == 200
+    finally:
+        slapd.unlock(person.dn)
+
+
+# ---------------------------------------------------------------- Samba AD
+
+
+def _port_busy(port: int) -> bool:
+    listing = subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=True).stdout
+    return any(f":{port} " in line for line in listing.splitlines())
+
+
+@pytest.fixture(scope="module")
+def ad_dc(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SambaDC]:
+    """The session's Samba DC when conftest provides one, else a private one.
+
+    Only one DC fits on this machine (it binds 389/636), so a private one is started
+    only when nothing else holds those ports, and stopped when this module is done.
+    """
+    try:
+        shared: SambaDC = request.getfixturevalue("samba_dc")
+    except pytest.FixtureLookupError:
+        pass
+    else:
+        yield shared
+        return
+    assert not _port_busy(389), "another Samba DC is using port 389; run again when it is gone"
+    dc = SambaDC(tmp_path_factory.mktemp("samba"), template_cache=default_template_cache())
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
+    (secret_dir / "bind-password").write_text(ad_people.SERVICE_ACCOUNT.password)
+    (secret_dir / "client-password").write_text(CLIENT_PASSWORD)
+    for name in ("bind-password", "client-password"):
+        (secret_dir / name).chmod(0o600)
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
+        "client_auth": {
+            "mode": "basic",
+            "username": CLIENT_USER,
+            "password_file": "client-password",
+        },
+        "directory": {
+            "type": "ldap",
+            "flavor": "active_directory",
+            "urls": [dc.ldaps_url],
+            "ca_file": str(dc.ca_file),
+            "bind_dn": ad_people.SERVICE_ACCOUNT.dn,
+            "bind_password_file": "bind-password",
+            "base_dn": ad_people.BASE_DN,
+            "connect_timeout": "3s",
+            "operation_timeout": "5s",
+        },
+        # kept below lockme's own PSO threshold of 5
+        "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
+        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def bad_password_count(dc: SambaDC, dn: str) -> int:
+    return int((dc.read_attr(dn, "badPwdCount") or ["0"])[0])
+
+
+def lockout_time(dc: SambaDC, dn: str) -> int:
+    return int((dc.read_attr(dn, "lockoutTime") or ["0"])[0])
+
+
+@pytest.mark.samba
+async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
+    ad_dc: SambaDC,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    log_stream: Any,
+) -> None:
+    person = ad_people.LOCKME
+    ad_dc.unlock(person.sam)
+    try:
+        before = bad_password_count(ad_dc, person.dn)
+        client = await bridge_client(make_config(ad_raw(ad_dc, tmp_path)))
+        statuses = [
+            await login(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
+        ]
+        assert statuses == [403] * ATTEMPTS
+        after = bad_password_count(ad_dc, person.dn)
+        assert after - before == 1, (before, after)
+        assert lockout_time(ad_dc, person.dn) == 0
+        reasons = login_reasons(log_stream, person.sam)
+        assert reasons == ["bad_password"] + ["stale_password"] * (ATTEMPTS - 1)
+        assert await login(client, person.sam, person.password) == 200
+        print(
+            f"\nSamba {person.sam}: {ATTEMPTS} identical wrong passwords -> badPwdCount "
+            f"{before} -> {after}, lockoutTime {lockout_time(ad_dc, person.dn)}, "
+            "then the right password: 200"
+        )
+    finally:
+        ad_dc.unlock(person.sam)
