@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,6 +70,26 @@ def _parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an explicit ":8443" means all
 
 
+def _check_listen(value: str) -> str:
+    _parse_listen(value)
+    return value
+
+
+def _check_ldap_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+        raise ValueError(f"expected ldap://HOST[:PORT] or ldaps://..., got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"no path or query allowed, got {url!r}")
+    return url
+
+
+#: Validated one by one so a problem names its index: ``server.listen[1]``.
+ListenAddress = Annotated[str, AfterValidator(_check_listen)]
+#: Validated one by one so a problem names its index: ``directory.urls[1]``.
+LdapUrl = Annotated[str, AfterValidator(_check_ldap_url)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
@@ -76,7 +97,7 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     """``[server]``: the HTTP listeners and request limits."""
 
-    listen: tuple[str, ...] = ("0.0.0.0:8443",)
+    listen: tuple[ListenAddress, ...] = ("0.0.0.0:8443",)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     auth_paths: tuple[str, ...] = ("/auth", "/authorize")
@@ -93,8 +114,6 @@ class ServerSettings(_Section):
     def _listen(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one HOST:PORT is required")
-        for item in value:
-            _parse_listen(item)
         return value
 
     @field_validator("ops_listen")
@@ -209,7 +228,7 @@ class DirectorySettings(_Section):
     """``[directory]``: where users live and how to reach them."""
 
     type: Literal["ldap", "file"] = "ldap"
-    urls: tuple[str, ...] = ()
+    urls: tuple[LdapUrl, ...] = ()
     start_tls: bool = False
     ca_file: Path | None = None
     tls_server_name: str | None = None
@@ -233,22 +252,6 @@ class DirectorySettings(_Section):
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0
     users_file: Path | None = None
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        problems = []
-        for index, url in enumerate(value):
-            parts = urlsplit(url)
-            if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-                problems.append(
-                    f"[{index}] expected ldap://HOST[:PORT] or ldaps://..., got {url!r}"
-                )
-            elif parts.path not in ("", "/"):
-                problems.append(f"[{index}] no path or query allowed, got {url!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DirectorySettings:
