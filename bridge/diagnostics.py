@@ -1,0 +1,364 @@
+"""``check-config [--connect]`` and ``test-login``: answers for the administrator.
+
+Both build the very Service that ``serve`` would run, so "configuration OK" means the
+service would start, and ``test-login`` walks the same login code a request does. The
+``--connect`` probes use ldap3 directly because they ask things a login never asks
+(TLS details, the RootDSE, the domain lockout policy) and must report every server,
+not fail over past the broken one.
+
+Exit codes: 0 all good / accepted, 1 denied, 2 configuration error / unavailable.
+Passwords are never printed, and nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+import ssl
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap3
+from cryptography import x509
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from bridge.config import Config, Settings
+from bridge.directory.ldap import LdapDirectory, LdapOptions
+from bridge.directory.ldap_transport import (
+    TRANSPORT_ERRORS,
+    ServerState,
+    TransportFailure,
+    describe_tls_error,
+    make_server,
+)
+from bridge.errors import ConfigError
+from bridge.login import Accepted, Outcome, Rejected, Trace
+from bridge.response import Identity, render
+from bridge.service import Service, build_service
+
+EXIT_OK = 0
+EXIT_DENIED = 1
+EXIT_FAILED = 2
+#: Searched for by ``--connect``: proves the filter and base DN work, matches nobody.
+DUMMY_LOGIN = "ringotel-bridge-connect-check"
+DENIED_BODY = {"error": "access_denied"}
+UNAVAILABLE_BODY = {"error": "directory_unavailable"}
+_PROBE_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSPORT_ERRORS,
+    TransportFailure,
+    LDAPException,
+)
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _build(config: Config) -> Service | None:
+    try:
+        return build_service(config)
+    except ConfigError as exc:
+        print("ringotel-bridge: invalid configuration:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+# -- check-config ---------------------------------------------------------------------
+async def check_config(config: Config, connect: bool) -> int:
+    """Validate (building the Service, users file included); optionally probe servers."""
+    service = _build(config)
+    if service is None:
+        return EXIT_FAILED
+    try:
+        _say(f"configuration OK: {config.source or '(in memory)'}")
+        for line in summary(config):
+            _say(f"  {line}")
+        for warning in config.warnings:
+            _say(f"  warning: {warning}")
+        if not connect:
+            return EXIT_OK
+        return await _connect(service)
+    finally:
+        await service.close()
+
+
+def summary(config: Config) -> list[str]:
+    settings = config.settings
+    server = settings.server
+    lines = [
+        f"listen: {', '.join(server.listen)} ({'TLS' if server.tls_cert_file else 'plain HTTP'})",
+        f"ops listener: {server.ops_listen or 'off'}",
+        f"auth paths: {', '.join(server.auth_paths)}",
+        f"client auth mode: {settings.client_auth.mode}",
+    ]
+    directory = settings.directory
+    if directory.type == "file":
+        lines.append(f"directory: file {config.files['directory.users_file']}")
+    else:
+        lines += _ldap_summary(settings)
+    groups = f"groups: allow {len(settings.groups.allow)}, deny {len(settings.groups.deny)}"
+    if directory.type == "ldap":
+        groups += f", strategy {settings.groups.effective_strategy(directory.preset)}"
+    lines.append(groups)
+    lines.append("usernames from: " + ", ".join(r.attribute for r in settings.username_rules))
+    return lines
+
+
+def _ldap_summary(settings: Settings) -> list[str]:
+    directory = settings.directory
+    if directory.bind_dn:
+        account = f"service account {directory.bind_dn} (search, then bind)"
+    else:
+        account = f"direct bind with {directory.bind_template}"
+    return [
+        f"directory: ldap, flavor {directory.flavor}",
+        f"urls: {', '.join(directory.urls)}" + (" (StartTLS)" if directory.start_tls else ""),
+        f"base DN: {directory.base_dn or '(none)'}",
+        f"bind: {account}",
+        f"user filter: {directory.effective_user_filter}",
+    ]
+
+
+async def _connect(service: Service) -> int:
+    directory = service.directory
+    if not isinstance(directory, LdapDirectory):
+        ready = await directory.check()
+        _say(f"{ready.server}: OK ({ready.detail})")
+        return EXIT_OK
+    max_failures = service.settings.protection.max_failures
+    failed = False
+    for url in directory.options.urls:
+        probe = await asyncio.to_thread(probe_server, url, directory.options, max_failures)
+        _say(f"{url}:")
+        for line in probe.lines:
+            _say(f"  {line}")
+        if probe.failures:
+            failed = True
+            for failure in probe.failures:
+                _say(f"  FAILED: {failure}")
+        else:
+            _say("  OK")
+    if failed:
+        print("ringotel-bridge: some directory servers failed the check", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+@dataclass
+class Probe:
+    """What one server said; ``failures`` empty means the server is usable."""
+
+    url: str
+    lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def probe_server(url: str, options: LdapOptions, max_failures: int) -> Probe:
+    """Connect, show TLS, bind the service account, read the RootDSE, run the filter."""
+    probe = Probe(url)
+    state = ServerState(url, make_server(url, options.transport), options.transport)
+    try:
+        connection = state.open(None, None)
+    except _PROBE_ERRORS as exc:
+        probe.failures.append(f"cannot connect: {_describe(exc)}")
+        return probe
+    try:
+        _probe_connected(connection, options, max_failures, probe)
+    except _PROBE_ERRORS as exc:
+        probe.failures.append(_describe(exc))
+    finally:
+        connection.unbind()
+    return probe
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ssl.SSLError) or "certificate" in text.lower():
+        return describe_tls_error(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+def _probe_connected(
+    connection: ldap3.Connection, options: LdapOptions, max_failures: int, probe: Probe
+) -> None:
+    probe.lines += tls_details(connection.socket)
+    if options.bind_dn is None:
+        probe.lines.append("bind: no service account (direct bind mode); search skipped")
+        _read_root_dse(connection, options, max_failures, probe)
+        return
+    if not connection.rebind(user=options.bind_dn, password=options.bind_password):
+        probe.failures.append(
+            f"service account bind failed: {_result_text(connection.result)}; "
+            "check directory.bind_dn and its password"
+        )
+        return
+    probe.lines.append(f"bind: service account {options.bind_dn} OK")
+    _read_root_dse(connection, options, max_failures, probe)
+    _run_user_filter(connection, options, probe)
+
+
+def tls_details(sock: object) -> list[str]:
+    if not isinstance(sock, ssl.SSLSocket):
+        return ["TLS: none (plain LDAP)"]
+    cipher = sock.cipher()
+    lines = [f"TLS: {sock.version()}, cipher {cipher[0] if cipher else '?'}"]
+    der = sock.getpeercert(binary_form=True)
+    if der:
+        certificate = x509.load_der_x509_certificate(der)
+        expires = certificate.not_valid_after_utc
+        days = (expires - dt.datetime.now(dt.UTC)).days
+        lines.append(f"certificate: {certificate.subject.rfc4514_string()}")
+        lines.append(f"certificate expires: {expires:%Y-%m-%d %H:%M} UTC ({days} days)")
+    return lines
+
+
+_ROOT_DSE = (
+    "namingContexts",
+    "defaultNamingContext",
+    "supportedLDAPVersion",
+    "vendorName",
+    "vendorVersion",
+    "dnsHostName",
+)
+
+
+def _read_root_dse(
+    connection: ldap3.Connection, options: LdapOptions, max_failures: int, probe: Probe
+) -> None:
+    attributes = _read_entry(connection, "", list(_ROOT_DSE))
+    if attributes is None:
+        probe.lines.append(f"RootDSE: not readable ({_result_text(connection.result)})")
+        return
+    for name in _ROOT_DSE:
+        values = attributes.get(name)
+        if values:
+            probe.lines.append(f"RootDSE {name}: {', '.join(map(str, values))}")
+    default_context = attributes.get("defaultNamingContext")
+    if options.active_directory and default_context:
+        _lockout(connection, str(default_context[0]), max_failures, probe)
+
+
+def _read_entry(
+    connection: ldap3.Connection, dn: str, attributes: Sequence[str]
+) -> Mapping[str, list[Any]] | None:
+    connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
+    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+    if not entries:
+        return None
+    found = entries[0].get("attributes", {})
+    return {name: value if isinstance(value, list) else [value] for name, value in found.items()}
+
+
+def _lockout(connection: ldap3.Connection, domain: str, max_failures: int, probe: Probe) -> None:
+    """The bridge's failure budget must stay below AD's lockout, or it locks accounts."""
+    attributes = _read_entry(connection, domain, ["lockoutThreshold"])
+    values = (attributes or {}).get("lockoutThreshold")
+    if not values:
+        probe.lines.append("domain lockoutThreshold: not readable by the service account")
+        return
+    threshold = int(values[0])
+    probe.lines.append(
+        f"domain lockoutThreshold: {threshold} (protection.max_failures = {max_failures})"
+    )
+    if threshold and max_failures >= threshold:
+        probe.failures.append(
+            f"protection.max_failures ({max_failures}) must be below the domain "
+            f"lockoutThreshold ({threshold}), or stale passwords in apps lock accounts"
+        )
+
+
+def _run_user_filter(connection: ldap3.Connection, options: LdapOptions, probe: Probe) -> None:
+    search_filter = options.user_filter.replace("{login}", escape_filter_chars(DUMMY_LOGIN))
+    connection.search(
+        options.base_dn, search_filter, ldap3.SUBTREE, attributes=["1.1"], size_limit=2
+    )
+    result = connection.result or {}
+    if result.get("result") not in (0, 4):
+        probe.failures.append(
+            f"user search under {options.base_dn!r} failed: {_result_text(result)}"
+        )
+        return
+    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+    probe.lines.append(
+        f"user filter: OK, {len(entries)} entries for the dummy login {DUMMY_LOGIN!r}"
+    )
+
+
+def _result_text(result: Mapping[str, Any] | None) -> str:
+    result = result or {}
+    message = str(result.get("message") or "").strip()
+    description = result.get("description", "no result")
+    return f"{description}: {message}" if message else str(description)
+
+
+# -- test-login -----------------------------------------------------------------------
+async def test_login(config: Config, login: str, password_stdin: bool) -> int:
+    """Run one login through the real code and show what Ringotel would get, and why."""
+    password = _read_password(login, password_stdin)
+    service = _build(config)
+    if service is None:
+        return EXIT_FAILED
+    trace = Trace()
+    deadline = config.settings.server.request_deadline
+    try:
+        async with asyncio.timeout(deadline):
+            outcome: Outcome = await service.login.login(login, password, trace)
+    except TimeoutError:
+        _print_steps(login, trace)
+        _say(f"UNAVAILABLE: no answer within the {deadline:g}s request deadline")
+        return EXIT_FAILED
+    finally:
+        await service.close()
+    _print_steps(login, trace)
+    return _report(service, outcome)
+
+
+def _read_password(login: str, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    return getpass.getpass(f"Password for {login}: ")
+
+
+def _print_steps(login: str, trace: Trace) -> None:
+    _say(f"login: {login}")
+    for step in trace.steps:
+        _say(f"  {step}")
+
+
+def _report(service: Service, outcome: Outcome) -> int:
+    if isinstance(outcome, Accepted):
+        _say("ACCEPTED")
+        _say(f"  DN: {outcome.dn}")
+        if outcome.server:
+            _say(f"  server: {outcome.server}")
+        groups = "not read (no allow/deny lists)"
+        if outcome.groups is not None:
+            groups = str(len(outcome.groups))
+        _say(f"  groups: {groups}")
+        _say(f"  usernames: {', '.join(outcome.usernames)}")
+        _say(f"  display name: {outcome.display_name}")
+        identity = Identity(outcome.usernames, outcome.display_name, outcome.login, outcome.dn)
+        _ringotel_gets(200, render(service.template, identity))
+        return EXIT_OK
+    if isinstance(outcome, Rejected):
+        _say(f"DENIED: {outcome.reason}" + (f" ({outcome.detail})" if outcome.detail else ""))
+        if outcome.dn:
+            _say(f"  DN: {outcome.dn}")
+        _ringotel_gets(403, DENIED_BODY)
+        return EXIT_DENIED
+    where = f"{outcome.server}: " if outcome.server else ""
+    kind = "MISCONFIGURED" if outcome.misconfigured else "UNAVAILABLE"
+    _say(f"{kind}: {where}{outcome.detail}")
+    _ringotel_gets(503, UNAVAILABLE_BODY)
+    return EXIT_FAILED
+
+
+def _ringotel_gets(status: int, body: object) -> None:
+    """The body exactly as aiohttp's json_response serialises it."""
+    _say(f"Ringotel would get HTTP {status} with:")
+    _say(json.dumps(body))
