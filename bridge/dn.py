@@ -59,14 +59,24 @@ def _escape(value: str) -> str:
     return escaped
 
 
+def _trim(value: str) -> str:
+    """Strip surrounding spaces, but keep an escaped trailing one (``CN=x\\ ``)."""
+    value = value.lstrip()
+    end = len(value.rstrip())
+    backslashes = end - len(value[:end].rstrip("\\"))
+    if end < len(value) and backslashes % 2:
+        end += 1
+    return value[:end]
+
+
 def normalize_dn(dn: str) -> str:
     """Lower-case types and values, trim spaces, canonical escapes."""
     rdns = []
-    for rdn in split_rdns(dn.strip()):
+    for rdn in split_rdns(dn.lstrip()):
         attribute, sep, value = rdn.partition("=")
         if not sep:
             return dn.strip().casefold()
-        rdns.append(f"{attribute.strip().lower()}={_escape(_unescape(value.strip())).casefold()}")
+        rdns.append(f"{attribute.strip().lower()}={_escape(_unescape(_trim(value))).casefold()}")
     return ",".join(rdns)
 
 

@@ -30,7 +30,8 @@ def normalize_login(typed: str, rules: LoginRules) -> str:
     login = typed.strip()
     if not login or len(login) > rules.max_length:
         raise LoginRejected(Reason.INVALID_LOGIN, "empty or too long")
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in login):
+    # Cs: a lone surrogate (JSON "\ud800") is no name and cannot even be encoded.
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in login):
         raise LoginRejected(Reason.INVALID_LOGIN, "control characters")
     if is_dn_like(login) and "," in login:
         raise LoginRejected(Reason.INVALID_LOGIN, "a DN is not a login")
