@@ -1,0 +1,208 @@
+"""The file directory end to end over real HTTP, and what a bad users file gets."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+
+from bridge.config import Config
+from bridge.directory.file import FileDirectory
+from bridge.errors import ConfigError
+from bridge.passwords import hash_password, verify_password
+from bridge.web.keys import RUNTIME
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
+
+AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
+ALLOWED = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
+BLOCKED = "CN=Blocked,OU=Groups,DC=corp,DC=example"
+# Cheap parameters keep the suite fast; verification reads them from each hash.
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+USERS = {
+    "alice": ("alice pass ✓", False, [ALLOWED], ["101", "102"]),
+    "bob": ("bob-pass", False, [BLOCKED, ALLOWED], ["103"]),
+    "carol": ("carol-pass", True, [ALLOWED], ["104"]),
+    "dave": ("dave-pass", False, ["staff"], ["105"]),
+}
+
+
+def users_toml() -> str:
+    tables = []
+    for login, (password, disabled, groups, phones) in USERS.items():
+        group_list = ", ".join(f'"{g}"' for g in groups)
+        phone_list = ", ".join(f'"{p}"' for p in phones)
+        tables.append(
+            f'[[users]]\nlogin = "{login}"\npassword_hash = "{_CHEAP.hash(password)}"\n'
+            f'display_name = "{login.title()} Example"\ndisabled = {str(disabled).lower()}\n'
+            f"groups = [{group_list}]\ntelephoneNumber = [{phone_list}]\n"
+            f'mail = "{login}@corp.example"\n'
+        )
+    return "\n".join(tables)
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> dict[str, Any]:
+    (tmp_path / "users.toml").write_text(users_toml(), encoding="utf-8")
+    secret = tmp_path / "client-password"
+    secret.write_text(CLIENT_PASSWORD)
+    secret.chmod(0o600)
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": ""},
+        "client_auth": {"mode": "basic", "username": CLIENT_USER, "password_file": secret.name},
+        "directory": {"type": "file", "users_file": "users.toml", "accept_mail": True},
+        "usernames": [{"attribute": "telephoneNumber"}],
+    }
+
+
+async def login(client: Any, username: str, password: str) -> tuple[int, Any]:
+    response = await client.post(
+        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
+    )
+    return response.status, await response.json()
+
+
+def reasons(stream: Any) -> list[str]:
+    return [e["reason"] for e in log_events(stream) if e["event"] == "login"]
+
+
+def verifications(client: Any) -> int:
+    directory = client.server.app[RUNTIME].service.directory
+    assert isinstance(directory, FileDirectory)
+    return directory.verifications
+
+
+async def test_right_password_answers_usernames_any_case_and_by_mail(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+) -> None:
+    client = await bridge_client(make_config(raw))
+    expected = {
+        "values": [
+            {"username": "101", "display_name": "Alice Example"},
+            {"username": "102", "display_name": "Alice Example"},
+        ]
+    }
+    for typed in ("alice", "ALICE", "Alice@Corp.Example"):
+        assert await login(client, typed, "alice pass ✓") == (200, expected), typed
+
+
+async def test_denials_are_identical_outside_and_precise_in_the_audit(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+) -> None:
+    client = await bridge_client(make_config(raw))
+    attempts = [
+        ("alice", "Alice pass ✓", "bad_password"),
+        ("alice", "alice pass ✓ ", "bad_password"),
+        ("carol", "carol-pass", "account_disabled"),
+        ("carol", "wrong", "bad_password"),  # like AD: only the right password learns it
+        ("nobody", "whatever", "unknown_user"),
+        ("alice", "", "empty_password"),
+    ]
+    for username, password, _ in attempts:
+        assert await login(client, username, password) == (403, {"error": "access_denied"})
+    assert reasons(log_stream) == [reason for _, _, reason in attempts]
+
+
+async def test_unknown_user_costs_one_verification_like_a_known_one(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+) -> None:
+    client = await bridge_client(make_config(raw))
+    before = verifications(client)
+    await login(client, "dave", "wrong")
+    known = verifications(client) - before
+    await login(client, "no-such-person", "wrong")
+    unknown = verifications(client) - before - known
+    assert known == unknown == 1
+
+
+async def test_groups_allow_and_deny_with_dns_and_plain_names(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+) -> None:
+    groups = {"allow": [ALLOWED.lower().replace(",", ", "), "staff"], "deny": [BLOCKED]}
+    client = await bridge_client(make_config(raw, groups=groups))
+    statuses = [(await login(client, name, USERS[name][0]))[0] for name in ("alice", "bob", "dave")]
+    assert statuses == [200, 403, 200]
+    assert reasons(log_stream) == ["ok", "in_denied_group", "ok"]
+    client = await bridge_client(make_config(raw, groups={"allow": [ALLOWED]}))
+    assert (await login(client, "dave", "dave-pass"))[0] == 403
+    assert reasons(log_stream)[-1] == "not_in_allowed_group"
+
+
+async def test_readiness_names_the_file(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, tmp_path: Path
+) -> None:
+    ops = await bridge_client(make_config(raw), ops=True)
+    response = await ops.get("/readyz")
+    assert response.status == 200
+    assert await response.json() == {
+        "status": "ready",
+        "server": f"file:{tmp_path / 'users.toml'}",
+        "detail": "4 users",
+    }
+
+
+def test_default_hash_is_argon2id_and_verifies() -> None:
+    hashed = hash_password("pässword")
+    assert hashed.startswith("$argon2id$")
+    assert verify_password(hashed, "pässword")
+    assert not verify_password(hashed, "password")
+    assert not verify_password("not a hash", "pässword")
+    assert not verify_password("$argon2id$v=19$m=1,t=1,p=1$broken", "x")
+
+
+GOOD = _CHEAP.hash("x")
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            f'[[users]]\nlogin = "a"\npassword_hash = "{GOOD}"\n'
+            '[[users]]\nlogin = "b"\npassword_hash = "{SSHA}abc"\n',
+            ["users[1].password_hash: not an argon2 hash"],
+        ),
+        (
+            f'[[users]]\npassword_hash = "{GOOD}"\ndisabled = "no"\n',
+            ["users[0].login: required key is missing", "users[0].disabled: expected true or"],
+        ),
+        (
+            f'[[users]]\nlogin = "a"\npassword_hash = "{GOOD}"\nipPhone = {{ x = 1 }}\n'
+            f'[[users]]\nlogin = "b"\npassword_hash = "{GOOD}"\nmail = [true]\n',
+            ["users[0].ipPhone: expected a string", "users[1].mail: expected a string"],
+        ),
+        (
+            f'[[users]]\nlogin = "a"\npassword_hash = "{GOOD}"\ngroups = "g"\n'
+            f'[[users]]\nlogin = "A"\npassword_hash = "{GOOD}"\n',
+            ["users[1].login: 'a' is also a login or mail of users[0]"],
+        ),
+        (
+            f'[[users]]\nlogin = "a"\npassword_hash = "{GOOD}"\nmail = "b"\n'
+            f'[[users]]\nlogin = "b"\npassword_hash = "{GOOD}"\n',
+            ["users[1].login: 'b' is also a login or mail of users[0]"],
+        ),
+        (
+            f'[[users]]\nlogin = ""\npassword_hash = "{GOOD.replace("argon2id", "argon2i")}"\n',
+            ["users[0].login: must not be empty", "users[0].password_hash: not an argon2"],
+        ),
+        ('user = []\nusers = "x"\n', ["user: unknown key", "users: expected [[users]] tables"]),
+        ("[[users]\nlogin =", ["directory.users_file: ", "not valid TOML"]),
+    ],
+)
+def test_bad_users_files_name_their_keys(
+    text: str,
+    problems: list[str],
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+) -> None:
+    config = make_config(raw)
+    (tmp_path / "users.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        FileDirectory.from_config(config)
+    message = str(caught.value)
+    for problem in problems:
+        assert problem in message, message
