@@ -83,4 +83,6 @@ class Throttle:
 
     def failures(self, login: str) -> int:
         budget = self._budgets.get(login)
-        return budget.failures if budget else 0
+        if budget is None or self._clock() >= budget.window_ends:
+            return 0
+        return budget.failures
