@@ -1,9 +1,11 @@
 """Password hashes for the file directory: argon2id, and nothing else.
 
 The file directory stores hashes, never passwords, so a leaked users file costs an
-attacker real work per guess. argon2id (RFC 9106) with argon2-cffi's defaults, which
-follow the RFC's "second recommended" low-memory profile (64 MiB, 3 passes): slow
-enough for offline guessing, fast enough that one login is tens of milliseconds.
+attacker real work per guess. argon2id with OWASP's recommended minimum (19 MiB, two
+passes, one lane) rather than argon2-cffi's 64 MiB x 3 x 4 lanes: every login and
+every unknown-user decoy pays the cost on the bridge's own (often two-core) host, and
+the larger profile took about a second per login there. Verification reads the
+parameters from each hash, so older or stronger hashes keep working.
 
 ``verify_password`` never raises: a malformed hash is a configuration problem that
 the users-file loader reports at start-up, and at login time it can only mean "no".
@@ -23,7 +25,7 @@ ARGON2ID_PREFIX = "$argon2id$"
 
 @functools.cache
 def _hasher() -> PasswordHasher:
-    return PasswordHasher(type=Type.ID)
+    return PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1, type=Type.ID)
 
 
 def hash_password(password: str) -> str:
