@@ -3,6 +3,12 @@
 Requests read ``runtime.service`` once when they start, so a reload never changes the
 objects under a request in flight; the old Service is closed once the requests that
 hold it have finished.
+
+A reload is all or nothing: the file is parsed, every ``checks`` hook (e.g. "the new
+TLS certificate loads") runs and the new Service is built before anything is swapped.
+State that protects the directory, the throttle's failure budgets, survives a reload
+when ``[protection]`` did not change: otherwise every SIGHUP would hand a password
+guesser a fresh budget and an app retrying a stale password a fresh path to lockout.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ class Runtime:
         self.idle = asyncio.Event()
         self.idle.set()
         self.reload_listeners: list[Callable[[Service], None]] = []
+        self.checks: list[Callable[[Config], None]] = []
+        self._reloading = asyncio.Lock()
+        self.metrics.group_cache.track(self.service.login.group_cache)
 
     @property
     def config(self) -> Config:
@@ -68,12 +77,16 @@ class Runtime:
 
     async def reload(self, path: Path | None = None) -> bool:
         """Load the config again; keep the old one when the new one is invalid."""
+        async with self._reloading:  # two quick SIGHUPs must not interleave
+            return await self._reload(path)
+
+    async def _reload(self, path: Path | None) -> bool:
         source = path or self.config.source
         if source is None:
             _log.error("reload_failed", errors=["no config file to reload"])
             return False
         try:
-            config = await asyncio.to_thread(load, source)
+            config = await asyncio.to_thread(self._prepare, source)
             service = self._builder(config, self.metrics)
         except ConfigError as exc:
             self.metrics.reloads.labels("failed").inc()
@@ -81,14 +94,27 @@ class Runtime:
             return False
         for warning in config.warnings:
             _log.warning("config_warning", warning=warning)
+        self._swap(service)
+        self.metrics.reloads.labels("ok").inc()
+        _log.info("reloaded", config=str(source))
+        return True
+
+    def _prepare(self, source: Path) -> Config:
+        config = load(source)
+        for check in self.checks:
+            check(config)
+        return config
+
+    def _swap(self, service: Service) -> None:
         old, self.service = self.service, service
+        if service.settings.protection == old.settings.protection:
+            service.login.throttle = old.login.throttle
+        self.metrics.group_cache.track(service.login.group_cache)
+        self.metrics.forget_servers(service.settings.directory.urls)
         self._retired.append(old)
         self._close_retired()
         for listener in self.reload_listeners:
             listener(service)
-        self.metrics.reloads.labels("ok").inc()
-        _log.info("reloaded", config=str(source))
-        return True
 
     async def drain(self, limit: float) -> bool:
         """Wait for in-flight requests; True when all finished in time."""

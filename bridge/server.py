@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bridge import systemd
 from bridge.config import Config, ServerSettings
-from bridge.errors import DirectoryUnavailable
+from bridge.errors import ConfigError, DirectoryUnavailable, Problem
 from bridge.runtime import Runtime
 from bridge.service import Service
 from bridge.web.app import create_app, create_ops_app
@@ -43,56 +43,95 @@ def load_certificates(context: ssl.SSLContext, files: dict[str, Path]) -> None:
     context.load_cert_chain(files["server.tls_cert_file"], files["server.tls_key_file"])
 
 
+def check_tls(config: Config) -> None:
+    """Load the configured certificate into a scratch context: a reload check.
+
+    Loading straight into the live context could leave it half-replaced (a new chain
+    with the old key) when the key does not match; so a new pair is tried first and
+    the whole reload is refused when it does not load.
+    """
+    try:
+        tls_context(config.settings.server, dict(config.files))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError([Problem("server.tls_cert_file", f"cannot load: {exc}")]) from None
+
+
+def _host_port(sockname: object) -> str:
+    host, port = sockname[:2] if isinstance(sockname, tuple) else (str(sockname), 0)
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
 class Server:
     """The bound listeners of one process."""
 
     def __init__(self, config: Config) -> None:
         self.runtime = Runtime(config)
         self.stop_event = asyncio.Event()
-        self._runners: list[web.AppRunner] = []
+        self._main: web.AppRunner | None = None
+        self._ops: web.AppRunner | None = None
         self._sites: list[web.TCPSite] = []
         self._tls = tls_context(config.settings.server, dict(config.files))
         self._listen = config.settings.server.listen
+        self._ops_listen = config.settings.server.ops_listen
+        self.runtime.checks.append(check_tls)
         self.runtime.reload_listeners.append(self._on_reload)
 
     def _on_reload(self, service: Service) -> None:
-        if self._tls is not None and service.settings.server.tls_cert_file is not None:
+        server = service.settings.server
+        if self._tls is not None and server.tls_cert_file is not None:
             load_certificates(self._tls, dict(service.config.files))
-        if service.config.settings.server.listen != self._listen:
-            _log.warning("restart_needed", reason="server.listen changed; restart to apply")
+            _log.info("tls_reloaded", cert=str(service.config.files["server.tls_cert_file"]))
+        changed = [
+            key
+            for key, differs in (
+                ("server.listen", server.listen != self._listen),
+                ("server.ops_listen", server.ops_listen != self._ops_listen),
+                ("server.tls_cert_file", (server.tls_cert_file is None) != (self._tls is None)),
+            )
+            if differs
+        ]
+        for key in changed:
+            _log.warning("restart_needed", key=key, reason=f"{key} changed; restart to apply")
 
     async def start(self) -> None:
-        settings = self.runtime.config.settings
-        main = web.AppRunner(
+        settings = self.runtime.config.settings.server
+        self._main = web.AppRunner(
             create_app(self.runtime),
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=settings.server.drain_timeout,
+            shutdown_timeout=settings.drain_timeout,
         )
-        await main.setup()
-        self._runners.append(main)
-        for host, port in settings.server.listen_addresses:
-            site = web.TCPSite(main, host, port, ssl_context=self._tls, reuse_address=True)
-            await site.start()
-            self._sites.append(site)
-        if settings.server.ops_address:
-            ops = web.AppRunner(create_ops_app(self.runtime), access_log=None, handle_signals=False)
-            await ops.setup()
-            self._runners.append(ops)
-            host, port = settings.server.ops_address
-            site = web.TCPSite(ops, host, port, reuse_address=True)
-            await site.start()
-            self._sites.append(site)
+        await self._main.setup()
+        for host, port in settings.listen_addresses:
+            await self._site(self._main, host, port, self._tls)
+        if settings.ops_address:
+            self._ops = web.AppRunner(
+                create_ops_app(self.runtime), access_log=None, handle_signals=False
+            )
+            await self._ops.setup()
+            await self._site(self._ops, *settings.ops_address, None)
         _log.info(
             "listening",
-            listen=list(settings.server.listen),
+            addresses=self.addresses,
             tls=self._tls is not None,
-            ops=settings.server.ops_listen,
+            ops_address=self.ops_addresses[0] if self.ops_addresses else None,
         )
+
+    async def _site(
+        self, runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> None:
+        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        await site.start()
+        self._sites.append(site)
 
     @property
     def addresses(self) -> list[str]:
-        return [site.name for site in self._sites]
+        """Where the Ringotel-facing app really listens (port 0 resolved)."""
+        return [_host_port(a) for a in self._main.addresses] if self._main else []
+
+    @property
+    def ops_addresses(self) -> list[str]:
+        return [_host_port(a) for a in self._ops.addresses] if self._ops else []
 
     async def directory_check(self) -> bool:
         try:
@@ -109,14 +148,16 @@ class Server:
         systemd.ready("reloaded" if ok else "reload failed; old configuration kept")
 
     async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), then close."""
         systemd.stopping()
         drain = self.runtime.config.settings.server.drain_timeout
         for site in self._sites:
             await site.stop()
         drained = await self.runtime.drain(drain)
         _log.info("stopped", drained=drained, inflight=self.runtime.inflight)
-        for runner in self._runners:
-            await runner.cleanup()
+        for runner in (self._main, self._ops):
+            if runner is not None:
+                await runner.cleanup()
         await self.runtime.close()
 
 

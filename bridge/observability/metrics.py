@@ -6,13 +6,60 @@ and ``deploy/grafana/ringotel-bridge.json``; a test checks they agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 PREFIX = "ringotel_bridge"
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "CacheStats", "GroupCacheCollector", "Metrics"]
+
+
+class CacheStats(Protocol):
+    """What the group cache counts; ``bridge.groups.GroupCache`` has both."""
+
+    @property
+    def hits(self) -> int: ...
+
+    @property
+    def misses(self) -> int: ...
+
+
+class GroupCacheCollector(Collector):
+    """Group cache hits and misses as true counters, read at scrape time.
+
+    The cache counts with plain ints (it lives on the event loop and knows nothing of
+    Prometheus). A reload may replace it with a fresh one; the counts of the caches it
+    replaced are kept, so the exported counters never go backwards.
+    """
+
+    def __init__(self) -> None:
+        self._current: CacheStats | None = None
+        self._retired_hits = 0
+        self._retired_misses = 0
+
+    def track(self, cache: CacheStats) -> None:
+        if cache is self._current:
+            return
+        if self._current is not None:
+            self._retired_hits += self._current.hits
+            self._retired_misses += self._current.misses
+        self._current = cache
+
+    def collect(self) -> Iterator[Metric]:
+        hits, misses = self._retired_hits, self._retired_misses
+        if self._current is not None:
+            hits += self._current.hits
+            misses += self._current.misses
+        yield CounterMetricFamily(f"{PREFIX}_group_cache_hits", "Group cache hits", value=hits)
+        yield CounterMetricFamily(
+            f"{PREFIX}_group_cache_misses", "Group cache misses (directory lookups)", value=misses
+        )
 
 
 class Metrics:
@@ -53,9 +100,8 @@ class Metrics:
             ["server"],
             registry=r,
         )
-        self.group_cache = Counter(
-            f"{PREFIX}_group_cache_requests", "Group cache lookups", ["result"], registry=r
-        )
+        self.group_cache = GroupCacheCollector()
+        r.register(self.group_cache)
         self.pool_in_use = Gauge(
             f"{PREFIX}_directory_connections_in_use",
             "Directory connections lent out",
@@ -83,5 +129,28 @@ class Metrics:
         self.info = Gauge(f"{PREFIX}_build_info", "Build information", ["version"], registry=r)
         self.info.labels(version=version).set(1)
 
+    def forget_servers(self, keep: Iterable[str]) -> None:
+        """Drop the series of directory servers a reload removed from the config."""
+        wanted = set(keep)
+        for gauge in (self.server_up, self.pool_in_use):
+            for labels in _label_sets(gauge, "server"):
+                if labels not in wanted:
+                    gauge.remove(labels)
+
+    def set_pool_in_use(self, in_use: Iterable[tuple[str, int]]) -> None:
+        """Connections lent out right now, per server; set at scrape time."""
+        self.pool_in_use.clear()
+        for server, count in in_use:
+            self.pool_in_use.labels(server).set(count)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _label_sets(gauge: Gauge, label: str) -> set[str]:
+    return {
+        sample.labels[label]
+        for family in gauge.collect()
+        for sample in family.samples
+        if label in sample.labels
+    }

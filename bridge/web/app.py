@@ -164,22 +164,23 @@ def create_app(runtime: Runtime) -> web.Application:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness only: answering at all proves the event loop runs."""
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when a directory server answers and the service account binds."""
+    from bridge.errors import DirectoryUnavailable
+
     async with _service(request) as service:
         timeout = service.settings.server.request_deadline
         try:
             async with asyncio.timeout(timeout):
                 ready = await service.directory.check()
         except TimeoutError:
-            return web.json_response({"status": "unavailable", "detail": "timed out"}, status=503)
-        except Exception as exc:
-            from bridge.errors import DirectoryUnavailable
-
-            if not isinstance(exc, DirectoryUnavailable):
-                raise
+            detail = f"no directory server answered within {timeout:g}s"
+            return web.json_response({"status": "unavailable", "detail": detail}, status=503)
+        except DirectoryUnavailable as exc:
             return web.json_response({"status": "unavailable", "detail": exc.detail}, status=503)
         return web.json_response(
             {"status": "ready", "server": ready.server, "detail": ready.detail}
@@ -187,22 +188,23 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus text format; gauges of the moment are read now, at scrape time."""
+    from bridge.observability.metrics import CONTENT_TYPE
+
     runtime = request.app[RUNTIME]
-    directory = runtime.service.directory
-    servers = getattr(directory, "servers", None)
-    for server in getattr(servers, "servers", []):
-        runtime.metrics.pool_in_use.labels(server.name).set(server.in_use)
-    cache = runtime.service.login.group_cache
-    runtime.metrics.group_cache.labels("hit")._value.set(cache.hits)
-    runtime.metrics.group_cache.labels("miss")._value.set(cache.misses)
-    body = runtime.metrics.render()
-    return web.Response(
-        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    servers = getattr(runtime.service.directory, "servers", None)
+    runtime.metrics.set_pool_in_use(
+        (server.name, server.in_use) for server in getattr(servers, "servers", [])
     )
+    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 def create_ops_app(runtime: Runtime) -> web.Application:
-    """``/healthz``, ``/readyz`` and ``/metrics``, meant for a loopback listener."""
+    """``/healthz``, ``/readyz`` and ``/metrics``, meant for a loopback listener.
+
+    A separate app on a separate listener (``server.ops_listen``) so that the
+    directory's health and the metrics are never exposed where ``/auth`` is.
+    """
     app = web.Application(middlewares=[request_id_middleware, error_middleware])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
