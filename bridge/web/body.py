@@ -32,10 +32,15 @@ async def read_body(request: web.Request, max_size: int) -> tuple[str, bytes]:
         raise InvalidRequest(415, "unsupported_media_type", f"send {JSON} or {FORM}")
     if request.content_length is not None and request.content_length > max_size:
         raise InvalidRequest(413, "body_too_large", f"at most {max_size} bytes")
-    body = await request.content.read(max_size + 1)
-    if len(body) > max_size:
-        raise InvalidRequest(413, "body_too_large", f"at most {max_size} bytes")
-    return media_type, body
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(max_size + 1 - size):
+        # one read(n) may return less than was sent (chunked bodies): read to EOF
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_size:
+            raise InvalidRequest(413, "body_too_large", f"at most {max_size} bytes")
+    return media_type, b"".join(chunks)
 
 
 def parse_fields(
