@@ -1,0 +1,420 @@
+"""The login use case over a fake Directory: outcomes, throttling, caches, cost in binds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pytest
+
+from bridge.directory.base import Directory, Readiness, UserEntry
+from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.groups import GroupCache, GroupPolicy
+from bridge.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
+from bridge.logins import LoginRules
+from bridge.throttle import Throttle
+from bridge.usernames import Rule
+
+JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
+MOVED_DN = "CN=Jane Doe,OU=Sales,OU=People,DC=corp,DC=example"
+USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
+BANNED = "CN=Banned,OU=Groups,DC=corp,DC=example"
+PASSWORD = "Corr3ct horse!"
+
+
+class FakeDirectory:
+    """An in-memory directory that counts what it is asked, AD-like in its answers."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, UserEntry] = {}
+        self.passwords: dict[str, str] = {}
+        self.memberships: dict[str, set[str]] = {}
+        self.find_calls: list[str] = []
+        self.bind_calls: list[tuple[str, str]] = []
+        self.group_calls = 0
+        self.down: DirectoryUnavailable | None = None
+        self.find_error: LoginRejected | None = None
+        self.bind_error: LoginRejected | DirectoryUnavailable | None = None
+
+    def add(
+        self,
+        login: str,
+        dn: str,
+        password: str,
+        attributes: Mapping[str, tuple[str, ...]] | None = None,
+        groups: set[str] | None = None,
+    ) -> None:
+        attrs = attributes if attributes is not None else {"ipPhone": ("101",)}
+        self.entries[login.casefold()] = UserEntry(dn, dict(attrs), server="ldaps://dc1")
+        self.passwords[dn] = password
+        self.memberships[dn] = groups if groups is not None else {USERS}
+
+    def move(self, login: str, new_dn: str) -> None:
+        entry = self.entries[login.casefold()]
+        self.passwords[new_dn] = self.passwords.pop(entry.dn)
+        self.memberships[new_dn] = self.memberships.pop(entry.dn)
+        self.entries[login.casefold()] = replace(entry, dn=new_dn)
+
+    @property
+    def calls(self) -> int:
+        return len(self.find_calls) + len(self.bind_calls) + self.group_calls
+
+    async def find(self, login: str) -> UserEntry | None:
+        self.find_calls.append(login)
+        if self.down is not None:
+            raise self.down
+        if self.find_error is not None:
+            raise self.find_error
+        return self.entries.get(login.casefold())
+
+    async def authenticate(self, user: UserEntry, password: str) -> UserEntry:
+        self.bind_calls.append((user.dn, password))
+        if self.down is not None:
+            raise self.down
+        if self.bind_error is not None:
+            raise self.bind_error
+        if self.passwords.get(user.dn) != password:  # unknown DN too: AD answers 52e
+            raise LoginRejected(Reason.BAD_PASSWORD, "data 52e")
+        return user
+
+    async def groups(self, user: UserEntry) -> frozenset[str]:
+        self.group_calls += 1
+        if self.down is not None:
+            raise self.down
+        return frozenset(self.memberships.get(user.dn, set()))
+
+    async def check(self) -> Readiness:
+        return Readiness("ldaps://dc1")
+
+    async def close(self) -> None:
+        return None
+
+
+def make_service(
+    directory: FakeDirectory,
+    allow: tuple[str, ...] = (),
+    deny: tuple[str, ...] = (),
+    max_failures: int = 5,
+    user_cache_ttl: float = 0.0,
+    rules: tuple[Rule, ...] = (Rule("ipPhone"), Rule("otherIpPhone")),
+) -> LoginService:
+    as_directory: Directory = directory  # the fake really implements the protocol
+    policy = LoginPolicy(
+        rules=LoginRules(accept_domain_prefix=True),
+        group_policy=GroupPolicy.from_dns(allow, deny),
+        username_rules=rules,
+        display_name_attribute="displayName",
+    )
+    throttle = Throttle(max_failures=max_failures, window=900.0, stale_ttl=86400.0)
+    return LoginService(
+        as_directory,
+        policy,
+        throttle,
+        GroupCache(ttl=300.0, maxsize=100),
+        user_cache_ttl=user_cache_ttl,
+    )
+
+
+@pytest.fixture
+def directory() -> FakeDirectory:
+    fake = FakeDirectory()
+    fake.add(
+        "jane",
+        JANE_DN,
+        PASSWORD,
+        {"ipPhone": ("101",), "otherIpPhone": ("102", "101"), "displayName": ("Jane Doe",)},
+    )
+    return fake
+
+
+# --- the three outcomes -----------------------------------------------------------------
+
+
+async def test_accepted(directory: FakeDirectory) -> None:
+    outcome = await make_service(directory).login("CORP\\Jane", PASSWORD)
+    assert outcome == Accepted(
+        login="CORP\\Jane",
+        dn=JANE_DN,
+        usernames=("101", "102"),
+        display_name="Jane Doe",
+        groups=None,
+        server="ldaps://dc1",
+    )
+    assert directory.find_calls == ["Jane"]
+    assert directory.bind_calls == [(JANE_DN, PASSWORD)]
+
+
+async def test_wrong_password_is_rejected(directory: FakeDirectory) -> None:
+    outcome = await make_service(directory).login("jane", "wrong")
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.BAD_PASSWORD
+
+
+async def test_unknown_user_is_rejected_without_a_bind(directory: FakeDirectory) -> None:
+    outcome = await make_service(directory).login("nobody", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.UNKNOWN_USER
+    assert directory.bind_calls == []
+
+
+async def test_ambiguous_user_is_rejected(directory: FakeDirectory) -> None:
+    directory.find_error = LoginRejected(Reason.AMBIGUOUS_USER, "2 entries")
+    outcome = await make_service(directory).login("jane", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.AMBIGUOUS_USER
+    assert directory.bind_calls == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DirectoryUnavailable("timed out", server="ldaps://dc1"),
+        DirectoryMisconfigured("strongerAuthRequired", server="ldaps://dc2"),
+    ],
+)
+async def test_unavailable_is_never_rejected(
+    directory: FakeDirectory, error: DirectoryUnavailable
+) -> None:
+    service = make_service(directory, max_failures=2)
+    directory.down = error
+    for _ in range(5):
+        outcome = await service.login("jane", "maybe-wrong")
+        assert isinstance(outcome, Unavailable)
+        assert outcome.server == error.server
+        assert outcome.misconfigured is isinstance(error, DirectoryMisconfigured)
+    directory.down = None
+    # the outage spent no failure budget and remembered no password as wrong
+    assert isinstance(await service.login("jane", PASSWORD), Accepted)
+
+
+async def test_unavailable_during_bind(directory: FakeDirectory) -> None:
+    service = make_service(directory)
+    directory.bind_error = DirectoryUnavailable("connection reset", server="ldaps://dc1")
+    outcome = await service.login("jane", PASSWORD)
+    assert isinstance(outcome, Unavailable)
+    assert outcome.detail == "connection reset"
+    assert not outcome.misconfigured
+
+
+async def test_unavailable_during_group_lookup(directory: FakeDirectory) -> None:
+    service = make_service(directory, allow=(USERS,))
+    original = directory.groups
+
+    async def down(user: UserEntry) -> frozenset[str]:
+        directory.group_calls += 1
+        raise DirectoryUnavailable("group search timed out")
+
+    directory.groups = down  # type: ignore[method-assign]
+    outcome = await service.login("jane", PASSWORD)
+    assert isinstance(outcome, Unavailable)
+    directory.groups = original  # type: ignore[method-assign]
+    assert isinstance(await service.login("jane", PASSWORD), Accepted)
+
+
+# --- refused before any directory traffic ------------------------------------------------
+
+
+async def test_empty_password_never_reaches_the_directory(directory: FakeDirectory) -> None:
+    trace = Trace()
+    outcome = await make_service(directory).login("jane", "", trace)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.EMPTY_PASSWORD
+    assert directory.calls == 0
+    assert not trace.directory_used
+
+
+async def test_whitespace_password_is_not_trimmed(directory: FakeDirectory) -> None:
+    outcome = await make_service(directory).login("jane", " ")
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.BAD_PASSWORD
+    assert directory.bind_calls == [(JANE_DN, " ")]
+
+
+@pytest.mark.parametrize("typed", ["", "CN=Jane,DC=corp", "ja\x00ne", "al\ud800ice", "CORP\\"])
+async def test_invalid_logins_never_reach_the_directory(
+    directory: FakeDirectory, typed: str
+) -> None:
+    outcome = await make_service(directory).login(typed, PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.INVALID_LOGIN
+    assert directory.calls == 0
+
+
+async def test_throttled_logins_never_reach_the_directory(directory: FakeDirectory) -> None:
+    service = make_service(directory, max_failures=3)
+    for n in range(3):
+        await service.login("jane", f"wrong-{n}")
+    assert len(directory.bind_calls) == 3
+    calls_before = directory.calls
+    trace = Trace()
+    outcome = await service.login("JANE", PASSWORD, trace)  # even the right password waits
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.THROTTLED
+    assert directory.calls == calls_before
+    assert not trace.directory_used
+
+
+async def test_identical_wrong_password_costs_one_bind(directory: FakeDirectory) -> None:
+    service = make_service(directory)
+    reasons = []
+    for _ in range(100):
+        outcome = await service.login("jane", "old-saved-password")
+        assert isinstance(outcome, Rejected)
+        reasons.append(outcome.reason)
+    assert len(directory.bind_calls) == 1
+    assert reasons[0] is Reason.BAD_PASSWORD
+    assert set(reasons[1:]) == {Reason.STALE_PASSWORD}
+    # ... and the right password still works afterwards
+    assert isinstance(await service.login("jane", PASSWORD), Accepted)
+
+
+async def test_stale_guard_ignores_login_case(directory: FakeDirectory) -> None:
+    service = make_service(directory)
+    await service.login("jane", "old")
+    outcome = await service.login("CORP\\JANE", "old")
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.STALE_PASSWORD
+    assert len(directory.bind_calls) == 1
+
+
+async def test_other_refusals_spend_no_budget(directory: FakeDirectory) -> None:
+    service = make_service(directory, max_failures=2)
+    directory.bind_error = LoginRejected(Reason.ACCOUNT_LOCKED, "data 775")
+    for _ in range(4):
+        outcome = await service.login("jane", PASSWORD)
+        assert isinstance(outcome, Rejected)
+        assert outcome.reason is Reason.ACCOUNT_LOCKED
+    assert len(directory.bind_calls) == 4
+    directory.bind_error = None
+    assert isinstance(await service.login("jane", PASSWORD), Accepted)
+
+
+# --- user cache -------------------------------------------------------------------------
+
+
+async def test_second_login_costs_only_a_bind(directory: FakeDirectory) -> None:
+    service = make_service(directory, user_cache_ttl=60.0)
+    assert isinstance(await service.login("jane", PASSWORD), Accepted)
+    trace = Trace()
+    assert isinstance(await service.login("Jane", PASSWORD, trace), Accepted)
+    assert len(directory.find_calls) == 1
+    assert len(directory.bind_calls) == 2
+    assert trace.cached_entry
+
+
+async def test_no_user_cache_by_default(directory: FakeDirectory) -> None:
+    service = make_service(directory)
+    await service.login("jane", PASSWORD)
+    await service.login("jane", PASSWORD)
+    assert len(directory.find_calls) == 2
+
+
+async def test_cached_entry_wrong_password_costs_exactly_one_bind(
+    directory: FakeDirectory,
+) -> None:
+    service = make_service(directory, user_cache_ttl=60.0)
+    await service.login("jane", PASSWORD)
+    binds_before = len(directory.bind_calls)
+    outcome = await service.login("jane", "wrong")
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.BAD_PASSWORD
+    assert len(directory.bind_calls) - binds_before == 1
+    assert len(directory.find_calls) == 2  # looked up again in case the user moved
+
+
+async def test_moved_user_is_found_again_and_bound_once_more(directory: FakeDirectory) -> None:
+    service = make_service(directory, user_cache_ttl=60.0)
+    await service.login("jane", PASSWORD)
+    directory.move("jane", MOVED_DN)
+    outcome = await service.login("jane", PASSWORD)
+    assert isinstance(outcome, Accepted)
+    assert outcome.dn == MOVED_DN
+    assert directory.bind_calls[-2:] == [(JANE_DN, PASSWORD), (MOVED_DN, PASSWORD)]
+    # the fresh entry is what is cached now: one bind, on the new DN
+    await service.login("jane", PASSWORD)
+    assert directory.bind_calls[-1] == (MOVED_DN, PASSWORD)
+    assert len(directory.find_calls) == 2
+
+
+async def test_cached_entry_dropped_after_other_refusals(directory: FakeDirectory) -> None:
+    service = make_service(directory, user_cache_ttl=60.0)
+    await service.login("jane", PASSWORD)
+    directory.bind_error = LoginRejected(Reason.ACCOUNT_DISABLED, "data 533")
+    outcome = await service.login("jane", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.ACCOUNT_DISABLED
+    directory.bind_error = None
+    await service.login("jane", PASSWORD)
+    assert len(directory.find_calls) == 2
+
+
+# --- groups and usernames ---------------------------------------------------------------
+
+
+async def test_allowed_group(directory: FakeDirectory) -> None:
+    outcome = await make_service(directory, allow=(USERS.upper(),)).login("jane", PASSWORD)
+    assert isinstance(outcome, Accepted)
+    assert outcome.groups is not None
+    assert len(outcome.groups) == 1
+
+
+async def test_not_in_allowed_group(directory: FakeDirectory) -> None:
+    directory.memberships[JANE_DN] = {BANNED}
+    outcome = await make_service(directory, allow=(USERS,)).login("jane", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.NOT_IN_ALLOWED_GROUP
+    assert outcome.dn == JANE_DN
+
+
+async def test_denied_group_wins(directory: FakeDirectory) -> None:
+    directory.memberships[JANE_DN] = {USERS, BANNED}
+    service = make_service(directory, allow=(USERS,), deny=(BANNED,))
+    outcome = await service.login("jane", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.IN_DENIED_GROUP
+
+
+async def test_groups_are_cached_across_logins(directory: FakeDirectory) -> None:
+    service = make_service(directory, allow=(USERS,))
+    await service.login("jane", PASSWORD)
+    await service.login("jane", PASSWORD)
+    assert directory.group_calls == 1
+
+
+async def test_no_group_lookup_without_a_policy(directory: FakeDirectory) -> None:
+    await make_service(directory).login("jane", PASSWORD)
+    assert directory.group_calls == 0
+
+
+async def test_groups_from_the_entry_need_no_lookup(directory: FakeDirectory) -> None:
+    entry = directory.entries["jane"]
+    directory.entries["jane"] = replace(entry, groups=frozenset({USERS.lower()}))
+    outcome = await make_service(directory, allow=(USERS,)).login("jane", PASSWORD)
+    assert isinstance(outcome, Accepted)
+    assert directory.group_calls == 0
+
+
+async def test_no_usernames(directory: FakeDirectory) -> None:
+    directory.add("bob", "CN=Bob,DC=corp", "bobpw", {"displayName": ("Bob",)})
+    outcome = await make_service(directory).login("bob", "bobpw")
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.NO_USERNAMES
+    assert outcome.dn == "CN=Bob,DC=corp"
+
+
+async def test_display_name_falls_back_to_the_first_username(directory: FakeDirectory) -> None:
+    directory.add("bob", "CN=Bob,DC=corp", "bobpw", {"ipPhone": ("205",)})
+    outcome = await make_service(directory).login("bob", "bobpw")
+    assert isinstance(outcome, Accepted)
+    assert outcome.display_name == "205"
+
+
+async def test_trace_never_holds_the_password(directory: FakeDirectory) -> None:
+    trace = Trace()
+    service = make_service(directory, allow=(USERS,))
+    await service.login("jane", PASSWORD, trace)
+    await service.login("jane", "wrong-secret", trace)
+    text = " ".join(trace.steps)
+    assert trace.steps
+    assert PASSWORD not in text
+    assert "wrong-secret" not in text
