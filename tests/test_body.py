@@ -1,0 +1,163 @@
+"""Reading Ringotel's login body: JSON or form, and nothing but InvalidRequest on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.errors import InvalidRequest
+from bridge.web.body import FORM, JSON, LoginFields, parse_fields
+
+
+def parse(media_type: str, body: bytes, max_length: int = 64) -> LoginFields:
+    return parse_fields(media_type, body, "username", "password", max_length)
+
+
+def refused(media_type: str, body: bytes, max_length: int = 64) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as info:
+        parse(media_type, body, max_length)
+    return info.value
+
+
+def test_json_body() -> None:
+    body = json.dumps({"username": "jane", "password": "p@ss wörd", "extra": 1}).encode()
+    assert parse(JSON, body) == LoginFields("jane", "p@ss wörd")
+
+
+def test_json_with_a_suffix_media_type() -> None:
+    assert parse("application/vnd.ringotel+json", b'{"username":"a","password":"b"}') == (
+        LoginFields("a", "b")
+    )
+
+
+def test_configured_field_names() -> None:
+    body = b'{"email":"jane@corp.example","secret":"pw"}'
+    fields = parse_fields(JSON, body, "email", "secret", 64)
+    assert fields == LoginFields("jane@corp.example", "pw")
+
+
+def test_password_is_never_trimmed() -> None:
+    assert parse(JSON, b'{"username":"jane","password":"  pw  "}').password == "  pw  "
+
+
+def test_form_body() -> None:
+    body = b"username=jane%40corp.example&password=p%26ss+w%C3%B6rd"
+    assert parse(FORM, body) == LoginFields("jane@corp.example", "p&ss wörd")
+
+
+def test_empty_values_are_read_as_empty() -> None:
+    assert parse(FORM, b"username=jane&password=") == LoginFields("jane", "")
+    assert parse(JSON, b'{"username":"jane","password":""}') == LoginFields("jane", "")
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [
+        (JSON, b'{"username":"a","username":"b","password":"c"}'),
+        (JSON, b'{"username":"a","password":"c","password":"d"}'),
+        (FORM, b"username=a&username=b&password=c"),
+        (FORM, b"username=a&password=c&password=d"),
+    ],
+)
+def test_duplicate_fields_are_malformed(media_type: str, body: bytes) -> None:
+    error = refused(media_type, body)
+    assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [
+        (JSON, b'{"username":"ja\\u0000ne","password":"p"}'),
+        (JSON, b'{"username":"jane","password":"p\\u0000"}'),
+        (FORM, b"username=ja%00ne&password=p"),
+    ],
+)
+def test_nul_bytes_are_refused(media_type: str, body: bytes) -> None:
+    error = refused(media_type, body)
+    assert (error.status, error.error) == (400, "invalid_field")
+    assert "NUL" in error.detail
+
+
+@pytest.mark.parametrize("value", ["123", "null", "true", '["jane"]', '{"name":"jane"}', "1.5"])
+def test_non_string_values_are_refused(value: str) -> None:
+    error = refused(JSON, f'{{"username":{value},"password":"p"}}'.encode())
+    assert (error.status, error.error) == (400, "invalid_field")
+    assert "'username'" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [(JSON, b'{"password":"p"}'), (JSON, b'{"username":"a"}'), (FORM, b"password=p"), (FORM, b"")],
+)
+def test_missing_fields(media_type: str, body: bytes) -> None:
+    error = refused(media_type, body)
+    assert (error.status, error.error) == (400, "missing_field")
+
+
+def test_too_long() -> None:
+    assert parse(JSON, json.dumps({"username": "a" * 64, "password": "p"}).encode())
+    error = refused(JSON, json.dumps({"username": "a" * 65, "password": "p"}).encode())
+    assert (error.status, error.error) == (413, "field_too_long")
+    error = refused(FORM, b"username=a&password=" + b"p" * 65)
+    assert (error.status, error.error) == (413, "field_too_long")
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [
+        (JSON, b'{"username":"j\xffane","password":"p"}'),
+        (JSON, b"\xef\xbb\xbf\xc3"),
+        (FORM, b"username=j\xe9&password=p"),
+        (FORM, b"username=j%FFane&password=p"),  # percent-encoded invalid UTF-8
+    ],
+)
+def test_invalid_utf8(media_type: str, body: bytes) -> None:
+    error = refused(media_type, body)
+    assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"not json", b'["username","password"]', b'"jane"', b"{", b"[" * 100_000]
+)
+def test_malformed_json(body: bytes) -> None:
+    error = refused(JSON, body)
+    assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize("body", [b"username", b"&&", b"username=a&&password=b", b"=x"])
+def test_malformed_form(body: bytes) -> None:
+    error = refused(FORM, body)
+    assert error.status == 400
+
+
+_field_values = st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    media_type=st.sampled_from([JSON, FORM, "application/problem+json"]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(
+            st.sampled_from(["username", "password", "x"]), _field_values, max_size=3
+        ).map(lambda d: json.dumps(d).encode()),
+        st.text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    ),
+)
+def test_arbitrary_bytes_raise_only_invalid_request(media_type: str, body: bytes) -> None:
+    status = None
+    try:
+        fields = parse_fields(media_type, body, "username", "password", 16)
+    except InvalidRequest as error:
+        status = error.status
+    if status is not None:
+        assert status in (400, 413)
+    else:
+        assert isinstance(fields.username, str)
+        assert isinstance(fields.password, str)
+        assert "\x00" not in fields.username + fields.password
+        assert len(fields.username) <= 16
+        assert len(fields.password) <= 16
