@@ -167,7 +167,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "bad_url": (
         GOOD.replace('type = "file"', 'type = "ldap"\nurls = ["ldaps://dc1", "http://dc2"]'),
-        ["directory.urls", "[1]", "http://dc2"],
+        ["directory.urls[1]: ", "http://dc2"],
     ),
     "missing_secret_file": (
         GOOD.replace('"client-password"', '"no-such-secret"'),
