@@ -61,23 +61,26 @@ class GroupCache:
         if cached is not None:
             self.hits += 1
             return cached
-        pending = self._pending.get(key)
-        if pending is not None:
+        task = self._pending.get(key)
+        if task is None:
+            self.misses += 1
+            # The lookup runs as its own task: if the request that started it is
+            # cancelled (deadline, client gone), the others waiting for it still get it.
+            task = asyncio.ensure_future(self._load(key, lookup))
+            task.add_done_callback(_retrieve)
+            self._pending[key] = task
+        else:
             self.hits += 1
-            return await asyncio.shield(pending)
-        self.misses += 1
-        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
+        return await asyncio.shield(task)
+
+    async def _load(
+        self, key: str, lookup: Callable[[], Awaitable[frozenset[str]]]
+    ) -> frozenset[str]:
         try:
             groups = frozenset(map(normalize_dn, await lookup()))
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
-            raise
         finally:
             self._pending.pop(key, None)
         self._cache[key] = groups
-        future.set_result(groups)
         return groups
 
     def invalidate(self, user_dn: str) -> None:
@@ -85,3 +88,9 @@ class GroupCache:
 
     def clear(self) -> None:
         self._cache.clear()
+
+
+def _retrieve(task: asyncio.Future[frozenset[str]]) -> None:
+    """Mark a failed lookup's exception as seen even when every waiter has gone."""
+    if not task.cancelled():
+        task.exception()

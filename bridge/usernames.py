@@ -15,7 +15,7 @@ TRANSFORMS: Mapping[str, Callable[[str], str]] = {
     "uppercase": str.upper,
     "strip": str.strip,
     "strip_domain": lambda v: v.rpartition("\\")[2].partition("@")[0],
-    "digits_only": lambda v: "".join(c for c in v if c.isdigit()),
+    "digits_only": lambda v: "".join(c for c in v if c in "0123456789"),
 }
 
 

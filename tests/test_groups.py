@@ -187,3 +187,28 @@ async def test_failing_lookup_alone_raises() -> None:
     lookup.error = None
     await cache.get(JANE, lookup)
     assert lookup.calls == 2
+
+
+async def test_cancelling_the_first_caller_does_not_fail_the_others() -> None:
+    """A request that hits its deadline must not take the shared lookup down with it."""
+    cache = GroupCache(ttl=60, maxsize=10)
+    release = asyncio.Event()
+    calls = 0
+
+    async def lookup() -> frozenset[str]:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return frozenset({"CN=Sales,DC=x"})
+
+    first = asyncio.ensure_future(cache.get("CN=U,DC=x", lookup))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.get("CN=U,DC=x", lookup))
+    await asyncio.sleep(0)
+    first.cancel()
+    release.set()
+    assert await second == frozenset({"cn=sales,dc=x"})
+    assert first.cancelled()
+    assert calls == 1
+    assert await cache.get("CN=U,DC=x", lookup) == frozenset({"cn=sales,dc=x"})
+    assert calls == 1
