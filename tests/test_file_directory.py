@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from bridge.config import Config
+from bridge.config import Config, load
 from bridge.directory.file import FileDirectory
 from bridge.errors import ConfigError
 from bridge.passwords import hash_password, verify_password
@@ -205,3 +205,35 @@ def test_bad_users_files_name_their_keys(
     message = str(caught.value)
     for problem in problems:
         assert problem in message, message
+
+
+async def test_reload_reads_the_users_file_again_and_keeps_it_when_broken(
+    raw: dict[str, Any], bridge_client: Any, tmp_path: Path, log_stream: Any
+) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(
+        '[client_auth]\nmode = "basic"\npassword_file = "client-password"\n'
+        '[directory]\ntype = "file"\nusers_file = "users.toml"\n'
+        '[[usernames]]\nattribute = "telephoneNumber"\n'
+    )
+    client = await bridge_client(load(path, environ={}))
+    runtime = client.server.app[RUNTIME]
+    users = tmp_path / "users.toml"
+    assert (await login(client, "erin", "erin-pass"))[0] == 403
+    users.write_text(
+        users.read_text()
+        + f'\n[[users]]\nlogin = "erin"\npassword_hash = "{_CHEAP.hash("erin-pass")}"\n'
+        'telephoneNumber = "106"\n'
+    )
+    assert await runtime.reload()
+    assert await login(client, "erin", "erin-pass") == (
+        200,
+        {"values": [{"username": "106", "display_name": "erin"}]},
+    )
+    users.write_text(users.read_text() + '\n[[users]]\nlogin = "x"\npassword_hash = "x"\n')
+    assert not await runtime.reload()
+    assert (await login(client, "erin", "erin-pass"))[0] == 200
+    failed = [e for e in log_events(log_stream) if e["event"] == "reload_failed"]
+    assert failed[-1]["errors"] == [
+        "users[5].password_hash: not an argon2 hash (make one with ringotel-bridge hash-password)"
+    ]
