@@ -208,7 +208,9 @@ async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
         statuses = [
             await login(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
         ]
-        assert statuses == [403] * ATTEMPTS
+        assert statuses == [403] * ATTEMPTS, [
+            (e.get("reason"), e.get("detail")) for e in log_events(log_stream)[-2:]
+        ]
         after = bad_password_count(ad_dc, person.dn)
         assert after - before == 1, (before, after)
         assert lockout_time(ad_dc, person.dn) == 0
