@@ -247,7 +247,9 @@ class DirectorySettings(_Section):
     domain_names: tuple[str, ...] = ()
     connect_timeout: Duration = 3.0
     operation_timeout: Duration = 5.0
-    pool_size: int = Field(8, ge=1, le=256)
+    #: idle connections kept per server and kind; default: max_concurrent_directory_ops,
+    #: so a busy steady state never closes and reopens connections
+    pool_size: int | None = Field(None, ge=1, le=1024)
     server_cooldown: Duration = 30.0
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0

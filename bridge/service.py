@@ -61,7 +61,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
             tls_server_name=directory.tls_server_name,
             connect_timeout=directory.connect_timeout,
             operation_timeout=directory.operation_timeout,
-            pool_size=directory.pool_size,
+            pool_size=directory.pool_size or settings.protection.max_concurrent_directory_ops,
             max_age=directory.connection_max_age,
             cooldown=directory.server_cooldown,
         ),
