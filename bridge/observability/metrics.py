@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 PREFIX = "ringotel_bridge"
+#: The classic text format ``generate_latest`` writes; every Prometheus 2.x and 3.x parses
+#: it (prometheus-client's CONTENT_TYPE_LATEST now says version=1.0.0 for the same bytes).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 __all__ = ["CONTENT_TYPE", "CacheStats", "GroupCacheCollector", "Metrics"]
