@@ -51,7 +51,12 @@ from tests.harness.ad_people import (
     Person,
     effective_groups,
 )
-from tests.harness.samba import SambaDC, default_template_cache, live_group_members
+from tests.harness.samba import (
+    SambaDC,
+    default_template_cache,
+    free_loopback_host,
+    live_group_members,
+)
 from tests.harness.tls import make_ca
 
 pytestmark = [
@@ -70,7 +75,11 @@ PAGED_RESULTS = "1.2.840.113556.1.4.319"
 
 @pytest.fixture(scope="session")
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
-    dc = SambaDC(tmp_path_factory.mktemp("samba-dc"), template_cache=default_template_cache())
+    dc = SambaDC(
+        tmp_path_factory.mktemp("samba-dc"),
+        template_cache=default_template_cache(),
+        host=free_loopback_host(),
+    )
     dc.start()
     yield dc
     dc.stop()
@@ -81,7 +90,7 @@ def _tls(dc: SambaDC) -> Tls:
 
 
 def _ldaps_server(dc: SambaDC) -> Server:
-    return Server("127.0.0.1", port=636, use_ssl=True, tls=_tls(dc), get_info=NONE)
+    return Server(dc.host, port=636, use_ssl=True, tls=_tls(dc), get_info=NONE)
 
 
 def _close(conn: Connection) -> None:
@@ -136,7 +145,7 @@ def test_ldaps_verifies_the_certificate_against_the_test_ca(samba_dc: SambaDC) -
 
 def test_ldaps_without_the_test_ca_is_refused(samba_dc: SambaDC) -> None:
     tls = Tls(validate=ssl.CERT_REQUIRED)  # the system trust store only
-    server = Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=NONE)
+    server = Server(samba_dc.host, port=636, use_ssl=True, tls=tls, get_info=NONE)
     with (
         _connection(server, SERVICE_ACCOUNT.upn, SERVICE_ACCOUNT.password) as conn,
         pytest.raises(LDAPSocketOpenError, match="CERTIFICATE_VERIFY_FAILED"),
@@ -145,22 +154,22 @@ def test_ldaps_without_the_test_ca_is_refused(samba_dc: SambaDC) -> None:
 
 
 def test_starttls_on_389_works(samba_dc: SambaDC) -> None:
-    server = Server("127.0.0.1", port=389, tls=_tls(samba_dc), get_info=NONE)
+    server = Server(samba_dc.host, port=389, tls=_tls(samba_dc), get_info=NONE)
     with _connection(server, BOB.upn, BOB.password) as conn:
         conn.open()
         assert conn.start_tls(), conn.result
         assert conn.bind(), conn.result
 
 
-def _plain_bind(user: str, password: str) -> dict[str, object]:
-    server = Server("127.0.0.1", port=389, get_info=NONE)
+def _plain_bind(dc: SambaDC, user: str, password: str) -> dict[str, object]:
+    server = Server(dc.host, port=389, get_info=NONE)
     with _connection(server, user, password) as conn:
         conn.bind()
         return dict(conn.result)
 
 
 def test_plain_simple_bind_is_refused_by_default(samba_dc: SambaDC) -> None:
-    result = _plain_bind(BOB.upn, BOB.password)
+    result = _plain_bind(samba_dc, BOB.upn, BOB.password)
     assert result["result"] == STRONGER_AUTH_REQUIRED
     assert "Transport encryption required" in str(result["message"])
 
@@ -168,10 +177,10 @@ def test_plain_simple_bind_is_refused_by_default(samba_dc: SambaDC) -> None:
 def test_plain_simple_bind_works_without_strong_auth(samba_dc: SambaDC) -> None:
     samba_dc.set_require_strong_auth(False)
     try:
-        assert _plain_bind(BOB.upn, BOB.password)["result"] == 0
+        assert _plain_bind(samba_dc, BOB.upn, BOB.password)["result"] == 0
     finally:
         samba_dc.set_require_strong_auth(True)
-    assert _plain_bind(BOB.upn, BOB.password)["result"] == STRONGER_AUTH_REQUIRED
+    assert _plain_bind(samba_dc, BOB.upn, BOB.password)["result"] == STRONGER_AUTH_REQUIRED
 
 
 # --- people --------------------------------------------------------------
@@ -294,7 +303,7 @@ def test_pause_stalls_answers_and_resume_brings_them_back(samba_dc: SambaDC) -> 
         samba_dc.pause()
         try:
             # The kernel still completes the TCP handshake: a hung DC, not a dead one.
-            socket.create_connection(("127.0.0.1", 636), timeout=1).close()
+            socket.create_connection((samba_dc.host, 636), timeout=1).close()
             began = time.monotonic()
             with pytest.raises(LDAPSocketReceiveError):
                 conn.search(ALICE.dn, "(objectClass=*)", BASE, attributes=["cn"])
@@ -337,7 +346,7 @@ def test_kill_leaves_no_process_and_start_recovers(samba_dc: SambaDC) -> None:
     samba_dc.kill()
     assert live_group_members(old) == []
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", 636), timeout=1)
+        socket.create_connection((samba_dc.host, 636), timeout=1)
     samba_dc.start()
     with _bound(samba_dc, ALICE.upn, ALICE.password):
         pass
@@ -359,24 +368,25 @@ def _count_pages(conn: Connection, base: str, flt: str, size: int) -> tuple[int,
 
 @pytest.mark.slow
 def test_bulk_groups_page_and_samba_has_no_max_page_size(samba_dc: SambaDC, tmp_path: Path) -> None:
-    """A second DC (only one can run at a time), so the session DC steps aside meanwhile.
+    """A second DC on another loopback address, next to the session DC.
 
     Windows AD answers a non-paged search with at most MaxPageSize (1000)
     entries and sizeLimitExceeded; Samba 4.17 returns everything. The bridge
-    must therefore page because AD needs it, and this DC cannot prove it does.
+    must page because AD needs it, and this DC cannot prove that it does.
     """
-    samba_dc.stop()
-    try:
-        with SambaDC(tmp_path, big_group=True, template_cache=default_template_cache()) as big:
-            expected = BULK_GROUP_COUNT + len(effective_groups(GROUPIE))
-            flt = f"(member:{IN_CHAIN}:={escape_filter_chars(GROUPIE.dn)})"
-            with _service(big) as conn:
-                assert _count_pages(conn, ad_people.GROUPS_OU, flt, 500) == (3, expected)
-                conn.search(ad_people.GROUPS_OU, flt, SUBTREE, attributes=["1.1"])
-                assert conn.result["description"] == "success"
-                assert len(conn.entries) == expected
-    finally:
-        samba_dc.start()
+    host = free_loopback_host()
+    second = SambaDC(tmp_path, big_group=True, template_cache=default_template_cache(), host=host)
+    with second:
+        expected = BULK_GROUP_COUNT + len(effective_groups(GROUPIE))
+        flt = f"(member:{IN_CHAIN}:={escape_filter_chars(GROUPIE.dn)})"
+        with _service(second) as conn:
+            assert conn.server.host == host != samba_dc.host
+            assert _count_pages(conn, ad_people.GROUPS_OU, flt, 500) == (3, expected)
+            conn.search(ad_people.GROUPS_OU, flt, SUBTREE, attributes=["1.1"])
+            assert conn.result["description"] == "success"
+            assert len(conn.entries) == expected
+        with _service(samba_dc) as conn:  # the session DC never noticed
+            assert _in_chain_groups(conn, GROUPIE) == effective_groups(GROUPIE)
 
 
 # --- the seed as data ----------------------------------------------------------

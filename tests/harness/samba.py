@@ -7,10 +7,13 @@ the library under test, and its start-up wait is bounded and fails fast with
 the tail of Samba's log.
 
 Samba cannot be told another port for LDAP, so it binds the standard 389 and
-636 on 127.0.0.1 and ::1, and only one instance can run at a time on a
-machine. Only the ``ldap`` service runs: simple binds, password checks,
-lockout and ``badPwdCount`` all live in the LDAP server; the KDC, RPC, NBT and
-DNS services would only cost start-up time and ports.
+636: by default on 127.0.0.1 and ::1. Another instance can run at the same
+time on another loopback address (``host="127.0.0.2"``; Linux routes all of
+127/8 to ``lo``), e.g. a second DC for failover tests.
+
+Only the ``ldap`` service runs: simple binds, password checks, lockout and
+``badPwdCount`` all live in the LDAP server; the KDC, RPC, NBT and DNS
+services would only cost start-up time and ports.
 
 Provisioning costs about 9 s of pure CPU and seeding 1.5 s (17 s more with
 ``big_group``). Both results are relocatable: only ``etc/smb.conf`` names the
@@ -40,9 +43,9 @@ from pathlib import Path
 from types import TracebackType
 
 from . import ad_people
-from .tls import CA, make_ca
+from .tls import CA, LOOPBACK_NAMES, make_ca
 
-HOST = "127.0.0.1"
+DEFAULT_HOST = "127.0.0.1"
 LDAP_PORT = 389
 LDAPS_PORT = 636
 ADMIN_PASSWORD = "Harness-Admin-Pass-1!"
@@ -102,10 +105,23 @@ def _run(
     return proc
 
 
-def _port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
+
+
+def free_loopback_host(candidates: int = 32) -> str:
+    """The first of 127.0.0.1, 127.0.0.2, ... where nothing answers on 389 or 636.
+
+    Samba's ports are fixed, so concurrent test runs on one machine (developers
+    sharing it, a second DC for failover) each need an address of their own.
+    """
+    for last in range(1, candidates + 1):
+        host = f"127.0.0.{last}"
+        if not (_port_open(host, LDAP_PORT) or _port_open(host, LDAPS_PORT)):
+            return host
+    raise SambaError(f"389/636 taken on all of 127.0.0.1-{candidates}")
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -132,13 +148,12 @@ class SambaDC:
     (``restart()`` keeps the data). ``require_strong_auth=False`` allows simple
     binds on plain 389 (Samba's default refuses them like a hardened Windows
     DC). ``big_group=True`` adds `ad_people.BULK_GROUP_COUNT` one-member groups.
+    ``host`` picks the loopback address; one DC per address.
     """
 
     base_dn = ad_people.BASE_DN
     admin_bind = f"Administrator@{ad_people.REALM}"
     admin_password = ADMIN_PASSWORD
-    ldap_url = f"ldap://{HOST}:{LDAP_PORT}"
-    ldaps_url = f"ldaps://{HOST}:{LDAPS_PORT}"
 
     def __init__(
         self,
@@ -148,7 +163,11 @@ class SambaDC:
         big_group: bool = False,
         template_cache: Path | None = None,
         start_timeout: float = 30.0,
+        host: str = DEFAULT_HOST,
     ) -> None:
+        self.host = host
+        self.ldap_url = f"ldap://{host}:{LDAP_PORT}"
+        self.ldaps_url = f"ldaps://{host}:{LDAPS_PORT}"
         self.directory = Path(base_dir).resolve() / "samba"
         self.require_strong_auth = require_strong_auth
         self.big_group = big_group
@@ -355,7 +374,8 @@ class SambaDC:
         for sub in ("run", "log", "cache", "state", "bind-dns"):
             (self.directory / sub).mkdir(exist_ok=True)
         self.ca = make_ca(self.tls_dir)
-        self.ca.issue_server_cert(self.tls_dir)
+        names = LOOPBACK_NAMES if self.host == DEFAULT_HOST else (self.host, "localhost")
+        self.ca.issue_server_cert(self.tls_dir, names)
         self.conf_path.write_text(self._smb_conf())
         (self.directory / ".provisioned").touch()
 
@@ -368,7 +388,8 @@ class SambaDC:
             "server role": "active directory domain controller",
             "server services": "ldap",
             "idmap_ldb:use rfc2307": "yes",
-            "interfaces": "lo",
+            # lo carries 127.0.0.1 and ::1; any other 127/8 address is on lo too.
+            "interfaces": "lo" if self.host == DEFAULT_HOST else f"{self.host}/8",
             "bind interfaces only": "yes",
             "private dir": d / "private",
             "binddns dir": d / "bind-dns",
@@ -395,8 +416,8 @@ class SambaDC:
 
     def _spawn_and_wait(self) -> None:
         for port in (LDAP_PORT, LDAPS_PORT):
-            if _port_open(port):
-                raise SambaError(f"{HOST}:{port} is already taken (another DC or slapd running?)")
+            if _port_open(self.host, port):
+                raise SambaError(f"{self.host}:{port} is taken: another DC still running?")
         out = (self.directory / "log" / "samba.out").open("ab")
         # -F: no daemon, so the pid is ours to wait for (and reap); a new session
         # makes it the leader of a process group that holds every Samba process.
@@ -421,7 +442,7 @@ class SambaDC:
     def _wait_for_ports(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout
-        while not (_port_open(LDAP_PORT) and _port_open(LDAPS_PORT)):
+        while not (_port_open(self.host, LDAP_PORT) and _port_open(self.host, LDAPS_PORT)):
             if self._proc.poll() is not None:
                 raise SambaError(f"samba exited {self._proc.returncode}\n{self.log_tail()}")
             if time.monotonic() > deadline:
