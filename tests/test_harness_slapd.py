@@ -9,20 +9,14 @@ import contextlib
 import os
 import socket
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# ldap3 2.9 imports pyasn1 names that pyasn1 now deprecates; with warnings as
-# errors that import would fail. Only the import is excused, not later warnings.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="ldap3")
-    from ldap3 import BASE, NONE, SUBTREE, Connection, Server
-    from ldap3.core.exceptions import LDAPSocketReceiveError
-    from ldap3.utils.conv import escape_filter_chars
+from ldap3 import BASE, NONE, SUBTREE, Connection, Server
+from ldap3.core.exceptions import LDAPSocketReceiveError
+from ldap3.utils.conv import escape_filter_chars
 
 from tests.harness.openldap_people import (
     BASE_DN,
