@@ -73,8 +73,13 @@ IN_CHAIN = "1.2.840.113556.1.4.1941"
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """This module's own DC, stopped when the module is done.
+
+    Module scope, not session: other modules that start a DC of their own
+    must not find this one still holding the ports.
+    """
     dc = SambaDC(
         tmp_path_factory.mktemp("samba-dc"),
         template_cache=default_template_cache(),
