@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.config import Config, from_mapping
@@ -20,6 +21,7 @@ from bridge.observability.logging import configure
 from bridge.runtime import Runtime
 from bridge.web.app import create_app, create_ops_app
 from tests.harness import openldap_people as people
+from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
 
 CLIENT_USER = "ringotel"
@@ -34,6 +36,21 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """One private Samba AD DC for the whole session, on its own loopback address."""
+    dc = SambaDC(
+        tmp_path_factory.mktemp("samba"),
+        template_cache=default_template_cache(),
+        host=free_loopback_host(),
+    )
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +107,7 @@ def log_stream() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     configure("json", "debug", stream=stream)
     yield stream
+    structlog.reset_defaults()
 
 
 def log_events(stream: io.StringIO) -> list[dict[str, Any]]:

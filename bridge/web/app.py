@@ -75,7 +75,11 @@ async def _timed(
     try:
         if not netguard.client_allowed(request, service.settings.server):
             status = 403
-            _log.warning("client_not_allowed", client=request.remote)
+            _log.warning(
+                "client_not_allowed",
+                client=netguard.client_address(request, service.settings.server),
+                peer=request.remote,
+            )
             return web.json_response(DENIED, status=403)
         answer = await handler(request, service)
         status = answer.status
