@@ -1,8 +1,7 @@
 """The shipped Prometheus rules and Grafana dashboard only use metrics the bridge exports.
 
 A renamed metric silently turns an alert into one that never fires and a panel into
-"No data"; this catches it at test time. pyyaml is not a dependency, so ``alerts.yml``
-is written in a small block-YAML subset and read by the parser below.
+"No data"; this catches it at test time.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from bridge.observability.metrics import Metrics
@@ -52,105 +52,6 @@ PROMQL_WORDS = frozenset(
 )
 
 
-# -- a block-YAML subset: mappings, sequences, quoted / plain scalars, | and > blocks ----
-class _Lines:
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.index = 0
-
-    def peek(self) -> tuple[int, str] | None:
-        while self.index < len(self.lines):
-            line = self.lines[self.index]
-            stripped = line.strip()
-            if stripped and not stripped.startswith("#"):
-                return len(line) - len(line.lstrip(" ")), stripped
-            self.index += 1
-        return None
-
-
-def parse_yaml(text: str) -> Any:
-    lines = _Lines(text)
-    first = lines.peek()
-    assert first is not None, "empty document"
-    document = _node(lines, first[0])
-    assert lines.peek() is None, f"unparsed YAML from line {lines.index + 1}"
-    return document
-
-
-def _node(lines: _Lines, indent: int) -> Any:
-    peeked = lines.peek()
-    assert peeked is not None
-    return _sequence(lines, indent) if peeked[1].startswith("-") else _mapping(lines, indent)
-
-
-def _sequence(lines: _Lines, indent: int) -> list[Any]:
-    items = []
-    while (peeked := lines.peek()) and peeked[0] == indent and peeked[1].startswith("-"):
-        rest = peeked[1][1:].lstrip()
-        if rest[:1] in ("'", '"') or not re.search(r":(\s|$)", rest):
-            lines.index += 1
-            items.append(_scalar(rest))
-            continue
-        column = indent + len(peeked[1]) - len(rest)
-        lines.lines[lines.index] = " " * column + rest  # the item's first line, re-indented
-        items.append(_node(lines, column))
-    return items
-
-
-def _mapping(lines: _Lines, indent: int) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    while (peeked := lines.peek()) and peeked[0] == indent and not peeked[1].startswith("-"):
-        key, colon, rest = peeked[1].partition(":")
-        assert colon, f"line {lines.index + 1}: expected 'key: value'"
-        assert key not in result, f"line {lines.index + 1}: duplicate key {key!r}"
-        lines.index += 1
-        rest = rest.strip()
-        if rest in ("|", "|-", ">", ">-"):
-            result[key] = _block_scalar(lines, indent, fold=rest.startswith(">"))
-        elif rest:
-            result[key] = _scalar(rest)
-        elif (nested := lines.peek()) and (
-            nested[0] > indent or (nested[0] == indent and nested[1].startswith("-"))
-        ):
-            result[key] = _node(lines, nested[0])
-        else:
-            result[key] = None
-    return result
-
-
-def _block_scalar(lines: _Lines, parent: int, *, fold: bool) -> str:
-    body: list[str] = []
-    while lines.index < len(lines.lines):
-        line = lines.lines[lines.index]
-        if line.strip() and len(line) - len(line.lstrip(" ")) <= parent:
-            break
-        body.append(line)
-        lines.index += 1
-    while body and not body[-1].strip():
-        body.pop()
-    margin = min(len(line) - len(line.lstrip(" ")) for line in body if line.strip())
-    text = [line[margin:] for line in body]
-    return (" " if fold else "\n").join(text)
-
-
-def _scalar(text: str) -> Any:
-    if text.startswith("'"):
-        assert len(text) > 1, f"unterminated {text!r}"
-        assert text.endswith("'"), f"unterminated {text!r}"
-        return text[1:-1].replace("''", "'")
-    if text.startswith('"'):
-        return json.loads(text)
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    return {"true": True, "false": False, "null": None, "~": None}.get(text, text)
-
-
-def test_yaml_subset_parser_reads_what_it_claims() -> None:
-    text = "a:\n  - b: 'x: ''y'''\n    c: |\n      one\n      two\n  - 3\nd: \"q\"\n# note\ne:\n"
-    assert parse_yaml(text) == {"a": [{"b": "x: 'y'", "c": "one\ntwo"}, 3], "d": "q", "e": None}
-
-
-# -- PromQL: which metric names does an expression use? ---------------------------------
 def metric_names(expr: str) -> set[str]:
     """Identifiers that are series selectors: not functions, keywords, labels or strings."""
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
@@ -176,7 +77,7 @@ def test_metric_name_extraction() -> None:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    document = parse_yaml(ALERTS.read_text())
+    document = yaml.safe_load(ALERTS.read_text())
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
@@ -222,7 +123,7 @@ def test_family_of_strips_suffixes_by_type() -> None:
 
 
 def test_alerts_file_has_the_prometheus_rule_file_structure() -> None:
-    document = parse_yaml(ALERTS.read_text())
+    document = yaml.safe_load(ALERTS.read_text())
     assert set(document) == {"groups"}
     names = set()
     for group in document["groups"]:

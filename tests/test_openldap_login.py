@@ -249,5 +249,5 @@ async def test_no_password_ever_reaches_the_log(client: Any, log_stream: Any) ->
     )
     text = log_stream.getvalue()
     assert '"event": "login"' in text
-    for password in used + [CLIENT_PASSWORD, people.SERVICE_PASSWORD, "Zm9vOmJhcg=="]:
+    for password in [*used, CLIENT_PASSWORD, people.SERVICE_PASSWORD, "Zm9vOmJhcg=="]:
         assert password not in text, password
