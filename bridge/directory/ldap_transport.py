@@ -14,13 +14,14 @@ Everything here blocks and runs in the directory executor, never on the event lo
 
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -204,33 +205,60 @@ class ServerState:
 
 def _close(connection: ldap3.Connection) -> None:
     """Unbind politely; whatever happens, the socket is closed afterwards."""
-    try:
+    # a dead socket may fail to unbind any way it likes
+    with suppress(Exception):
         connection.unbind()
-    except Exception:  # noqa: BLE001, S110 - a dead socket may fail to unbind any way it likes
-        pass
     sock = getattr(connection, "socket", None)
     if sock is not None:
-        try:
+        with suppress(OSError):
             sock.close()
-        except OSError:
-            pass
     connection.closed = True
+
+
+class VerifiedTls(ldap3.Tls):
+    """TLS done by the standard library: chain and name checked in the handshake.
+
+    ldap3 2.9 checks the name itself with ``ssl.match_hostname`` (deprecated since
+    Python 3.7, removed in 3.12, a DeprecationWarning that aborts the handshake under
+    warnings-as-errors) and treats ``valid_names`` as names to accept *besides* the
+    dialled host, so ``tls_server_name`` could never narrow the check. Here the
+    context checks the one expected name (``tls_server_name`` or the URL's host, IP
+    literals against IP SANs) and refuses anything below TLS 1.2.
+    """
+
+    def __init__(self, context: ssl.SSLContext, server_name: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        self.context = context
+        self.server_name = server_name
+
+    def wrap_socket(self, connection: ldap3.Connection, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=self.server_name,
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying client context per trust anchor, shared by every connection."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def make_server(url: str, options: TransportOptions) -> ldap3.Server:
     parts = urlsplit(url)
     use_ssl = parts.scheme == "ldaps"
+    host = parts.hostname or ""
     tls = None
     if use_ssl or options.start_tls:
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED,
-            ca_certs_file=options.ca_file,
-            version=None,
-            valid_names=[options.tls_server_name] if options.tls_server_name else None,
-            sni=options.tls_server_name,
-        )
+        tls = VerifiedTls(tls_context(options.ca_file), options.tls_server_name or host)
     return ldap3.Server(
-        parts.hostname or "",
+        host,
         port=parts.port or (636 if use_ssl else 389),
         use_ssl=use_ssl,
         tls=tls,
