@@ -14,7 +14,8 @@ guesser a fresh budget and an app retrying a stale password a fresh path to lock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -60,6 +61,15 @@ class Runtime:
         self.inflight += 1
         self.idle.clear()
         return service
+
+    @contextmanager
+    def lease(self) -> Iterator[Service]:
+        """The current Service for the length of one request."""
+        service = self.acquire()
+        try:
+            yield service
+        finally:
+            self.release(service)
 
     def release(self, service: Service) -> None:
         self._holders[id(service)] -= 1

@@ -20,7 +20,8 @@ from bridge.config import Config, ServerSettings
 from bridge.errors import ConfigError, DirectoryUnavailable, Problem
 from bridge.runtime import Runtime
 from bridge.service import Service
-from bridge.web.app import create_app, create_ops_app
+from bridge.web.app import create_app
+from bridge.web.ops import create_ops_app
 
 _log = structlog.get_logger("bridge.server")
 

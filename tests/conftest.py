@@ -19,7 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
 from bridge.runtime import Runtime
-from bridge.web.app import create_app, create_ops_app
+from bridge.web.app import create_app
+from bridge.web.ops import create_ops_app
 from tests.harness import openldap_people as people
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer

@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import Config, load
 from bridge.runtime import Runtime
-from bridge.web.app import create_app, create_ops_app
+from bridge.web.app import create_app
+from bridge.web.ops import create_ops_app
 from tests.bridge_process import write_config
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, deep_merge, openldap_raw
 from tests.harness import openldap_people as people

@@ -1,4 +1,4 @@
-"""aiohttp application factories: the Ringotel-facing app and the operations app.
+"""The Ringotel-facing aiohttp application: ``/auth`` (and friends) and the token endpoint.
 
 The factories read no argv and no environment; everything comes from the Runtime.
 Paths are looked up in the *current* config on every request, so a reload that
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
 
+from bridge.client_auth import ClientAuthFailed
 from bridge.errors import InvalidRequest
 from bridge.login import Accepted, Outcome, Rejected, Trace, Unavailable
 from bridge.observability import audit
@@ -36,19 +36,9 @@ RETRY_AFTER = "5"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@asynccontextmanager
-async def _service(request: web.Request) -> AsyncIterator[Service]:
-    runtime = request.app[RUNTIME]
-    service = runtime.acquire()
-    try:
-        yield service
-    finally:
-        runtime.release(service)
-
-
 async def dispatch(request: web.Request) -> web.StreamResponse:
     """Route by the current config's paths."""
-    async with _service(request) as service:
+    with request.app[RUNTIME].lease() as service:
         settings = service.settings
         path = request.path
         if path in settings.server.auth_paths:
@@ -100,11 +90,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     metrics = request.app[RUNTIME].metrics
     try:
         service.client_auth.authenticate(request.headers.get("Authorization"))
-    except Exception as exc:
-        from bridge.client_auth import ClientAuthFailed
-
-        if not isinstance(exc, ClientAuthFailed):
-            raise
+    except ClientAuthFailed as exc:
         metrics.client_auth_failures.labels(
             service.client_auth.mode, exc.reason.split(":")[0]
         ).inc()
@@ -164,54 +150,4 @@ def create_app(runtime: Runtime) -> web.Application:
     )
     app[RUNTIME] = runtime
     app.router.add_route("*", "/{tail:.*}", dispatch)
-    return app
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness only: answering at all proves the event loop runs."""
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Ready when a directory server answers and the service account binds."""
-    from bridge.errors import DirectoryUnavailable
-
-    async with _service(request) as service:
-        timeout = service.settings.server.request_deadline
-        try:
-            async with asyncio.timeout(timeout):
-                ready = await service.directory.check()
-        except TimeoutError:
-            detail = f"no directory server answered within {timeout:g}s"
-            return web.json_response({"status": "unavailable", "detail": detail}, status=503)
-        except DirectoryUnavailable as exc:
-            return web.json_response({"status": "unavailable", "detail": exc.detail}, status=503)
-        return web.json_response(
-            {"status": "ready", "server": ready.server, "detail": ready.detail}
-        )
-
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    """Prometheus text format; gauges of the moment are read now, at scrape time."""
-    from bridge.observability.metrics import CONTENT_TYPE
-
-    runtime = request.app[RUNTIME]
-    servers = getattr(runtime.service.directory, "servers", None)
-    runtime.metrics.set_pool_in_use(
-        (server.name, server.in_use) for server in getattr(servers, "servers", [])
-    )
-    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
-
-
-def create_ops_app(runtime: Runtime) -> web.Application:
-    """``/healthz``, ``/readyz`` and ``/metrics``, meant for a loopback listener.
-
-    A separate app on a separate listener (``server.ops_listen``) so that the
-    directory's health and the metrics are never exposed where ``/auth`` is.
-    """
-    app = web.Application(middlewares=[request_id_middleware, error_middleware])
-    app[RUNTIME] = runtime
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
     return app

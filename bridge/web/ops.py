@@ -1,0 +1,63 @@
+"""The operations application: ``/healthz``, ``/readyz``, ``/metrics``.
+
+Served on its own listener (``server.ops_listen``, loopback by default), so the
+directory's health and the metrics are never exposed where ``/auth`` is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from bridge.errors import DirectoryUnavailable
+from bridge.observability.metrics import CONTENT_TYPE
+from bridge.runtime import Runtime
+from bridge.web.keys import RUNTIME
+from bridge.web.middlewares import error_middleware, request_id_middleware
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness only: answering at all proves the event loop runs."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when a directory server answers and the service account binds."""
+    with request.app[RUNTIME].lease() as service:
+        timeout = service.settings.server.request_deadline
+        try:
+            async with asyncio.timeout(timeout):
+                ready = await service.directory.check()
+        except TimeoutError:
+            detail = f"no directory server answered within {timeout:g}s"
+            return web.json_response({"status": "unavailable", "detail": detail}, status=503)
+        except DirectoryUnavailable as exc:
+            return web.json_response({"status": "unavailable", "detail": exc.detail}, status=503)
+        return web.json_response(
+            {"status": "ready", "server": ready.server, "detail": ready.detail}
+        )
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus text format; gauges of the moment are read now, at scrape time."""
+    runtime = request.app[RUNTIME]
+    servers = getattr(runtime.service.directory, "servers", None)
+    runtime.metrics.set_pool_in_use(
+        (server.name, server.in_use) for server in getattr(servers, "servers", [])
+    )
+    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def create_ops_app(runtime: Runtime) -> web.Application:
+    """``/healthz``, ``/readyz`` and ``/metrics``, meant for a loopback listener.
+
+    A separate app on a separate listener (``server.ops_listen``) so that the
+    directory's health and the metrics are never exposed where ``/auth`` is.
+    """
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app
