@@ -35,6 +35,9 @@ from bridge.presets import GroupStrategy
 T = TypeVar("T")
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"
+_PAGED_RESULTS = "1.2.840.113556.1.4.319"
+#: SIDs per resolving search: keeps the filter well under AD's MaxQueryDuration limits.
+_SID_BATCH = 200
 _AD_STATE_ATTRIBUTES = ("userAccountControl", "msDS-User-Account-Control-Computed")
 
 
@@ -63,6 +66,10 @@ class OpCounter:
 
     binds: int = 0
     searches: int = 0
+    #: group resolutions that reached the directory (one per uncached login)
+    group_lookups: int = 0
+    #: searches done for them (pages included): zero more on a group-cache hit
+    group_searches: int = 0
 
     def add(self, kind: str) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
@@ -170,7 +177,7 @@ class LdapDirectory:
             result = check_result(connection, "user search")
             entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
             if result.get("result") not in (0, 4) and not entries:
-                _explain_search_failure(result, server)
+                _explain_search_failure(result, server.name)
             if len(entries) > 1:
                 raise LoginRejected(Reason.AMBIGUOUS_USER, f"{len(entries)}+ entries match")
             if not entries:
@@ -265,6 +272,7 @@ class LdapDirectory:
         self, user: UserEntry, strategy: GroupStrategy, deadline: float
     ) -> frozenset[str]:
         def work(connection: ldap3.Connection) -> frozenset[str]:
+            self.ops.add("group_lookups")
             if strategy == "in_chain":
                 member_filter = f"(member:{IN_CHAIN}:={escape_filter_chars(user.dn)})"
                 return frozenset(
@@ -279,60 +287,64 @@ class LdapDirectory:
             deadline,
         )
 
-    def _paged_dns(self, connection: ldap3.Connection, search_filter: str) -> list[str]:
-        """All matching DNs, paged so AD's MaxPageSize never truncates silently."""
+    def _paged_search(
+        self, connection: ldap3.Connection, search_filter: str, attributes: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Every matching entry, page by page, so AD's MaxPageSize never truncates silently.
+
+        Referrals in the answer (AD's DomainDnsZones, Configuration) are dropped, never
+        chased: group objects of this domain live in this naming context.
+        """
         base = self.options.group_base_dn or self.options.base_dn
-        found: list[str] = []
+        found: list[dict[str, Any]] = []
         cookie: Any = None
         while True:
             connection.search(
                 base,
                 search_filter,
                 ldap3.SUBTREE,
-                attributes=["1.1"],
+                attributes=list(attributes),
                 paged_size=self.options.page_size,
                 paged_cookie=cookie,
             )
             self.ops.add("searches")
+            self.ops.add("group_searches")
             result = check_result(connection, "group search")
-            if result.get("result") not in (0,):
-                raise TransportFailure(f"group search: {result.get('description')}")
-            found += [
-                r["dn"] for r in connection.response or [] if r.get("type") == "searchResEntry"
-            ]
+            if result.get("result") != 0:
+                _explain_search_failure(result, str(connection.server.name))
+            found += [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
             controls = result.get("controls", {}) or {}
-            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            cookie = controls.get(_PAGED_RESULTS, {}).get("value", {}).get("cookie")
             if not cookie:
                 return found
 
+    def _paged_dns(self, connection: ldap3.Connection, search_filter: str) -> list[str]:
+        return [r["dn"] for r in self._paged_search(connection, search_filter, ["1.1"])]
+
     def _token_groups(self, connection: ldap3.Connection, user: UserEntry) -> frozenset[str]:
+        """All nested groups from one base read; SIDs not seen before resolved in batches."""
         connection.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=["tokenGroups"])
         self.ops.add("searches")
+        self.ops.add("group_searches")
         check_result(connection, "tokenGroups read")
         entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
         if not entries:
             return frozenset()
         sids: list[bytes] = list(entries[0].get("raw_attributes", {}).get("tokenGroups", []))
-        unknown = [sid for sid in sids if sid not in self._sids]
-        for start in range(0, len(unknown), 200):
-            batch = unknown[start : start + 200]
-            terms = "".join(f"(objectSid={ad.escape_binary(sid)})" for sid in batch)
-            for sid in batch:
-                self._sids[sid] = None
-            connection.search(
-                self.options.group_base_dn or self.options.base_dn,
-                f"(|{terms})",
-                ldap3.SUBTREE,
-                attributes=["objectSid"],
-                paged_size=self.options.page_size,
-            )
-            self.ops.add("searches")
-            for response in connection.response or []:
-                if response.get("type") != "searchResEntry":
-                    continue
-                for raw in response.get("raw_attributes", {}).get("objectSid", []):
-                    self._sids[raw] = response["dn"]
+        unknown = list(dict.fromkeys(sid for sid in sids if sid not in self._sids))
+        for start in range(0, len(unknown), _SID_BATCH):
+            self._resolve_sids(connection, unknown[start : start + _SID_BATCH])
         return frozenset(dn for sid in sids if (dn := self._sids.get(sid)))
+
+    def _resolve_sids(self, connection: ldap3.Connection, batch: Sequence[bytes]) -> None:
+        """One search for a batch of SIDs; a SID with no entry here is cached as None."""
+        terms = "".join(f"(objectSid={ad.escape_binary(sid)})" for sid in batch)
+        resolved: dict[bytes, str | None] = dict.fromkeys(batch)
+        for entry in self._paged_search(connection, f"(|{terms})", ["objectSid"]):
+            for raw in entry.get("raw_attributes", {}).get("objectSid", []):
+                resolved[raw] = entry["dn"]
+        for sid, dn in resolved.items():
+            self._sids[sid] = dn
 
     def _member_walk(self, connection: ldap3.Connection, user_dn: str) -> frozenset[str]:
         """Breadth-first over ``member`` with a seen-set, so cycles end."""
@@ -396,23 +408,33 @@ def _values(attributes: Mapping[str, Sequence[str]], name: str) -> tuple[str, ..
 
 
 def _diagnostic(result: Mapping[str, Any]) -> str:
-    return f"{result.get('description')}: {str(result.get('message', '')).strip()}"[:200]
+    """``description: message``, or just the description when the server said nothing."""
+    message = str(result.get("message") or "").strip().rstrip("\x00").strip()
+    text = f"{result.get('description')}: {message}" if message else str(result.get("description"))
+    return text[:200]
 
 
-def _explain_search_failure(result: Mapping[str, Any], server: ServerState) -> None:
+def _explain_search_failure(result: Mapping[str, Any], server: str) -> None:
+    """Answers only a config change fixes become DirectoryMisconfigured, saying what to set."""
     code = result.get("result")
     if code == 10:  # referral
         raise DirectoryMisconfigured(
-            "the user search returned a referral: base_dn is outside this server's naming "
-            "context; set directory.base_dn to the domain's DN",
-            server.name,
+            "the search returned a referral: base_dn is outside this server's naming "
+            f"context ({_referrals(result)}); referrals are never chased: set directory.base_dn "
+            "to a DN inside the domain this server holds (e.g. DC=corp,DC=example)",
+            server,
         )
     if code == 32:  # noSuchObject
         raise DirectoryMisconfigured(
-            f"directory.base_dn does not exist ({_diagnostic(result)})", server.name
+            f"directory.base_dn does not exist ({_diagnostic(result)})", server
         )
     if code == 50:
         raise DirectoryMisconfigured(
-            f"the service account may not search ({_diagnostic(result)})", server.name
+            f"the service account may not search ({_diagnostic(result)})", server
         )
-    raise TransportFailure(f"user search: {_diagnostic(result)}")
+    raise TransportFailure(f"search: {_diagnostic(result)}")
+
+
+def _referrals(result: Mapping[str, Any]) -> str:
+    urls = result.get("referrals") or []
+    return "referred to " + ", ".join(str(u) for u in urls) if urls else "no referral URL"
