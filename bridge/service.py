@@ -20,9 +20,20 @@ from bridge.errors import ConfigError, Problem
 from bridge.groups import GroupCache, GroupPolicy
 from bridge.login import LoginPolicy, LoginService
 from bridge.logins import LoginRules
+from bridge.oauth import ClientFailureLimiter, ClientRegistry
 from bridge.observability.metrics import Metrics
 from bridge.throttle import Throttle
+from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
 from bridge.usernames import Rule
+
+
+@dataclass
+class OAuth2Issuer:
+    """The token endpoint's parts (oauth2 mode only)."""
+
+    tokens: TokenService
+    registry: ClientRegistry
+    limiter: ClientFailureLimiter
 
 
 @dataclass
@@ -33,10 +44,8 @@ class Service:
     directory: Directory
     login: LoginService
     client_auth: ClientAuthenticator
-    template: Any
-    tokens: Any = None  # bridge.tokens.TokenService in oauth2 mode
-    token_limiter: Any = None
-    client_registry: Any = None
+    template: Any  # parsed JSON: bridge.response documents its shape
+    oauth2: OAuth2Issuer | None = None
 
     @property
     def settings(self) -> Settings:
@@ -107,20 +116,17 @@ def _attributes(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build_client_auth(config: Config) -> tuple[ClientAuthenticator, Any, Any, Any]:
-    """The authenticator for the configured mode, plus the oauth2 pieces when used."""
+def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer | None]:
+    """The authenticator for the configured mode, plus the token endpoint's parts."""
     auth = config.settings.client_auth
     secrets = config.secrets
     if auth.mode == "basic":
         assert secrets.basic_password is not None
         basic = BasicAuth(auth.basic_username.encode(), (secrets.basic_password.reveal(),))
-        return basic, None, None, None
+        return basic, None
     if auth.mode == "bearer":
         tokens = tuple(s.reveal() for s in secrets.bearer_tokens)
-        return BearerAuth(tokens, auth.client_id), None, None, None
-    from bridge.oauth import ClientFailureLimiter, ClientRegistry
-    from bridge.tokens import KeyMaterialError, TokenService, load_signing_material
-
+        return BearerAuth(tokens, auth.client_id), None
     assert secrets.signing_key_file is not None
     try:
         keys = load_signing_material(
@@ -137,16 +143,14 @@ def build_client_auth(config: Config) -> tuple[ClientAuthenticator, Any, Any, An
     )
     registry = ClientRegistry(auth.client_id, [s.reveal() for s in secrets.client_secrets])
     limiter = ClientFailureLimiter(auth.max_failures, auth.failure_window)
-    return OAuth2Auth(_TokenClient(service)), service, limiter, registry
+    return OAuth2Auth(_TokenClient(service)), OAuth2Issuer(service, registry, limiter)
 
 
 @dataclass(frozen=True)
 class _TokenClient:
-    service: Any
+    service: TokenService
 
     def verify_client(self, token: str) -> str:
-        from bridge.tokens import InvalidToken
-
         try:
             return str(self.service.verify(token).client_id)
         except InvalidToken as exc:
@@ -159,7 +163,7 @@ def build_service(config: Config, metrics: Metrics | None = None) -> Service:
         template = response.parse_template(settings.response.template)
     except response.TemplateError as exc:
         raise ConfigError([Problem("response.template", str(exc))]) from None
-    client_auth, tokens, limiter, registry = build_client_auth(config)
+    client_auth, oauth2 = build_client_auth(config)
     directory = build_directory(config, metrics)
     protection = settings.protection
     policy = LoginPolicy(
@@ -186,4 +190,4 @@ def build_service(config: Config, metrics: Metrics | None = None) -> Service:
         GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
         user_cache_ttl=protection.user_cache_ttl,
     )
-    return Service(config, directory, login, client_auth, template, tokens, limiter, registry)
+    return Service(config, directory, login, client_auth, template, oauth2)

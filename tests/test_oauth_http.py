@@ -238,7 +238,8 @@ async def test_repeated_wrong_secrets_throttle_even_the_right_one(client: Any) -
     now = [1000.0]
     service = client.server.app[RUNTIME].acquire()
     try:
-        service.token_limiter = ClientFailureLimiter(3, 60, clock=lambda: now[0])
+        assert service.oauth2 is not None
+        service.oauth2.limiter = ClientFailureLimiter(3, 60, clock=lambda: now[0])
     finally:
         client.server.app[RUNTIME].release(service)
     wrong = {"json": {**BODY_CREDENTIALS, "client_secret": "guess"}}

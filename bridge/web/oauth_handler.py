@@ -62,7 +62,8 @@ async def _issue(request: web.Request, service: Service) -> str:
         request.headers.get("Authorization"),
         request.query.keys(),
     )
-    return authenticate_client(credentials, service.client_registry, service.token_limiter)
+    assert service.oauth2 is not None  # dispatch routes here only in oauth2 mode
+    return authenticate_client(credentials, service.oauth2.registry, service.oauth2.limiter)
 
 
 async def token_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
@@ -73,7 +74,8 @@ async def token_endpoint(request: web.Request, service: Service) -> web.StreamRe
         metrics.tokens.labels(err.error).inc()
         _log.warning("token_refused", error=err.error, description=err.description)
         return _error(err)
-    issued = service.tokens.issue(client_id)
+    assert service.oauth2 is not None
+    issued = service.oauth2.tokens.issue(client_id)
     metrics.tokens.labels("issued").inc()
     _log.info("token_issued", client_id=client_id, expires_in=issued.expires_in)
     return web.json_response(
