@@ -28,6 +28,7 @@ from bridge.directory.ldap_transport import (
     TransportFailure,
     TransportOptions,
     check_result,
+    close_connection,
 )
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.presets import GroupStrategy
@@ -117,8 +118,10 @@ class LdapDirectory:
         ok = connection.bind()
         self._observe(server, "service_bind", started, ok)
         if not ok:
-            result = check_result(connection, "service account bind")
-            connection.unbind()
+            try:
+                result = check_result(connection, "service account bind")
+            finally:
+                close_connection(connection)
             raise DirectoryMisconfigured(
                 f"the service account could not bind ({result.get('description')}: "
                 f"{result.get('message', '').strip()}); check directory.bind_dn and its password",
@@ -379,6 +382,38 @@ class LdapDirectory:
             return self.servers.run(work, deadline)
 
         return await self._run(probe)
+
+    async def lockout_threshold(self) -> int | None:
+        """The domain's lockoutThreshold (0: never locks), None where there is none.
+
+        The bridge's failure budget must stay below it, or an app retrying a stale
+        password locks the account; read at start-up so a bad budget is a warning then.
+        """
+
+        def read(deadline: float) -> int | None:
+            def work(connection: ldap3.Connection) -> int | None:
+                connection.search(
+                    self.options.base_dn,
+                    "(objectClass=*)",
+                    ldap3.BASE,
+                    attributes=["lockoutThreshold"],
+                )
+                self.ops.add("searches")
+                check_result(connection, "lockoutThreshold read")
+                for entry in connection.response or []:
+                    if entry.get("type") == "searchResEntry":
+                        values = _values(_entry(entry, "").attributes, "lockoutThreshold")
+                        return int(values[0]) if values else None
+                return None
+
+            return self.servers.run(
+                lambda server: self._on_server(server, "search", self._service_connection, work),
+                deadline,
+            )
+
+        if self.options.bind_dn is None:
+            return None
+        return await self._run(read)
 
     async def close(self) -> None:
         for server in self.servers.servers:

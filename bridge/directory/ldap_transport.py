@@ -109,6 +109,8 @@ class ServerState:
     _bind: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
     in_use: int = 0
     opened: int = 0
+    #: operations sent this server's way, failed ones included (shows who was skipped)
+    attempts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -139,7 +141,7 @@ class ServerState:
             if self.options.start_tls and not self.server.ssl and not connection.start_tls():
                 raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
         except BaseException:
-            _close(connection)  # ldap3 leaves the socket of a failed open behind
+            close_connection(connection)  # ldap3 leaves the socket of a failed open behind
             raise
         return connection
 
@@ -171,7 +173,7 @@ class ServerState:
             if healthy and pool.qsize() < self.options.pool_size:
                 pool.put(pooled)
             else:
-                _close(pooled.connection)
+                close_connection(pooled.connection)
 
     def _take(self, pool: queue.LifoQueue[_Pooled]) -> _Pooled | None:
         while True:
@@ -184,12 +186,12 @@ class ServerState:
                 and not pooled.connection.closed
             ):
                 return pooled
-            _close(pooled.connection)
+            close_connection(pooled.connection)
 
     def drop_pools(self) -> None:
         for pool in (self._search, self._bind):
             while (pooled := self._take_any(pool)) is not None:
-                _close(pooled.connection)
+                close_connection(pooled.connection)
 
     @staticmethod
     def _take_any(pool: queue.LifoQueue[_Pooled]) -> _Pooled | None:
@@ -203,7 +205,7 @@ class ServerState:
         return self._search.qsize() + self._bind.qsize()
 
 
-def _close(connection: ldap3.Connection) -> None:
+def close_connection(connection: ldap3.Connection) -> None:
     """Unbind politely; whatever happens, the socket is closed afterwards."""
     # a dead socket may fail to unbind any way it likes
     with suppress(Exception):
@@ -278,18 +280,19 @@ class ServerList:
     ) -> None:
         self.options = options
         self.servers = [ServerState(url, make_server(url, options), options) for url in urls]
-        self._clock = clock
+        #: cool-downs are measured on this clock; a test may swap it for a fake one
+        self.clock = clock
         self.on_state: Callable[[ServerState, bool], None] = lambda server, up: None
 
     def candidates(self) -> list[ServerState]:
         """Healthy servers first in configured order, then those cooling down."""
-        now = self._clock()
+        now = self.clock()
         healthy = [s for s in self.servers if s.down_until <= now]
         cooling = [s for s in self.servers if s.down_until > now]
         return healthy + cooling
 
     def mark_down(self, server: ServerState, error: str) -> None:
-        server.down_until = self._clock() + self.options.cooldown
+        server.down_until = self.clock() + self.options.cooldown
         server.last_error = error
         server.drop_pools()
         self.on_state(server, False)
@@ -307,9 +310,10 @@ class ServerList:
         """
         errors: list[str] = []
         for server in self.candidates():
-            if self._clock() >= deadline:
+            if time.monotonic() >= deadline:  # deadlines are real time, cool-downs are not
                 errors.append("request deadline reached")
                 break
+            server.attempts += 1
             try:
                 result = operation(server)
             except TransportFailure as exc:
