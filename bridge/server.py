@@ -19,7 +19,7 @@ from bridge import systemd
 from bridge.config import Config, ServerSettings
 from bridge.errors import ConfigError, DirectoryUnavailable, Problem
 from bridge.runtime import Runtime
-from bridge.service import Service
+from bridge.service import Service, check_lockout_budget
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
 
@@ -144,6 +144,10 @@ class Server:
             _log.error("directory_check_failed", detail=str(exc) or "timed out")
             return False
         _log.info("directory_check_ok", server=ready.server, detail=ready.detail)
+        try:
+            await asyncio.wait_for(check_lockout_budget(self.runtime.service), 15)
+        except (DirectoryUnavailable, TimeoutError) as exc:
+            _log.warning("lockout_threshold_unreadable", detail=str(exc) or "timed out")
         return True
 
     async def reload(self) -> None:

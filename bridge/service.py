@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from bridge import response
 from bridge.client_auth import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.config import Config, Settings
@@ -25,6 +27,8 @@ from bridge.observability.metrics import Metrics
 from bridge.throttle import Throttle
 from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
 from bridge.usernames import Rule
+
+_log = structlog.get_logger("bridge.service")
 
 
 @dataclass
@@ -191,3 +195,28 @@ def build_service(config: Config, metrics: Metrics | None = None) -> Service:
         user_cache_ttl=protection.user_cache_ttl,
     )
     return Service(config, directory, login, client_auth, template, oauth2)
+
+
+async def check_lockout_budget(service: Service) -> int | None:
+    """Warn when the failure budget would let the bridge lock AD accounts.
+
+    Reads the domain's lockoutThreshold (a directory without one, or one the service
+    account cannot read, is skipped) and returns it.
+    """
+    directory = service.directory
+    if not isinstance(directory, LdapDirectory) or not directory.options.active_directory:
+        return None
+    threshold = await directory.lockout_threshold()
+    budget = service.settings.protection.max_failures
+    if threshold and budget >= threshold:
+        _log.warning(
+            "lockout_budget_too_high",
+            lockout_threshold=threshold,
+            max_failures=budget,
+            reason=(
+                f"protection.max_failures ({budget}) >= the domain's lockoutThreshold "
+                f"({threshold}): set protection.max_failures below {threshold}, or retried "
+                "wrong passwords can lock accounts"
+            ),
+        )
+    return threshold

@@ -224,3 +224,37 @@ async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
         )
     finally:
         ad_dc.unlock(person.sam)
+
+
+@pytest.mark.samba
+async def test_samba_budget_at_domain_lockout_threshold_warns(
+    ad_dc: SambaDC,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    log_stream: Any,
+) -> None:
+    """The domain's lockoutThreshold is read at start-up; a budget that reaches it warns."""
+    from bridge.service import check_lockout_budget
+    from bridge.web.keys import RUNTIME
+
+    def domain_threshold(value: str) -> None:
+        option = f"--account-lockout-threshold={value}"
+        ad_dc.samba_tool("domain", "passwordsettings", "set", option)
+
+    original = (ad_dc.read_attr(ad_people.BASE_DN, "lockoutThreshold") or ["0"])[0]
+    domain_threshold("6")
+    try:
+        raw = ad_raw(ad_dc, tmp_path)
+        warned = []
+        for budget in (5, 6):
+            client = await bridge_client(make_config(raw, protection={"max_failures": budget}))
+            assert await check_lockout_budget(client.server.app[RUNTIME].service) == 6
+            warned.append(
+                [e for e in log_events(log_stream) if e.get("event") == "lockout_budget_too_high"]
+            )
+        assert warned[0] == []  # a budget of 5 stays below 6
+        assert len(warned[1]) == 1
+        assert "set protection.max_failures below 6" in warned[1][0]["reason"]
+    finally:
+        domain_threshold(original)
