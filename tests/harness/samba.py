@@ -53,6 +53,8 @@ ADMIN_PASSWORD = "Harness-Admin-Pass-1!"
 _TEMPLATE_FORMAT = "1"
 #: Templates older than this are rebuilt: seeded passwords must not expire.
 TEMPLATE_MAX_AGE = 7 * 24 * 3600.0
+#: Seeded templates kept side by side (small, big_group, one spare); older are pruned.
+_TEMPLATES_KEPT = 3
 #: Per-run state that must not travel from one run to the next.
 _PER_RUN = frozenset(
     {"run", "log", "tls", "msg.sock", "msg.lock", "names.tdb", ".provisioned", ".seeded"}
@@ -550,6 +552,19 @@ def _save_template(directory: Path, template: Path) -> None:
         os.utime(template)  # its age is counted from now (copytree kept the old times)
     finally:  # after a failed copy, or when a concurrent run saved it first
         shutil.rmtree(scratch, ignore_errors=True)
+    _prune_templates(template)
+
+
+def _prune_templates(keep: Path) -> None:
+    """Each edit of the seed makes a new 35 MB template; keep only the newest few."""
+    kind = keep.name.split("-", 1)[0]
+    siblings = sorted(
+        (p for p in keep.parent.glob(f"{kind}-*") if p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in siblings[_TEMPLATES_KEPT - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _ldif_values(ldif: str, attr: str) -> Iterator[str]:
