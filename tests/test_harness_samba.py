@@ -75,10 +75,11 @@ PAGED_RESULTS = "1.2.840.113556.1.4.319"
 
 @pytest.fixture(scope="module")
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
-    """This module's own DC, stopped when the module is done.
+    """This module's own DC, overriding conftest's session DC.
 
-    Module scope, not session: other modules that start a DC of their own
-    must not find this one still holding the ports.
+    The tests here kill, pause, restart and reconfigure the DC; the rest of
+    the suite should not share one that went through that. It runs on a loopback
+    address of its own, next to the session DC, and stops with the module.
     """
     dc = SambaDC(
         tmp_path_factory.mktemp("samba-dc"),
