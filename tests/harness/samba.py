@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -37,6 +38,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -69,6 +71,10 @@ _PROVISION_ARGS: tuple[str, ...] = (
     "--host-name=dc1",
     f"--adminpass={ADMIN_PASSWORD}",
 )
+
+
+#: Loopback addresses this process has claimed, with the open lock file for each.
+_HOST_LOCKS: dict[str, int] = {}
 
 
 class SambaError(RuntimeError):
@@ -114,16 +120,35 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def free_loopback_host(candidates: int = 32) -> str:
-    """The first of 127.0.0.1, 127.0.0.2, ... where nothing answers on 389 or 636.
+    """Reserve the first of 127.0.0.1, 127.0.0.2, ... that no other test run holds.
 
     Samba's ports are fixed, so concurrent test runs on one machine (developers
     sharing it, a second DC for failover) each need an address of their own.
+    Free ports alone are not enough: a DC that restarts frees them for a moment.
+    So the address is also claimed with a lock file that this process holds
+    until it exits; every run that picks its address here respects it.
     """
+    lock_dir = Path(tempfile.gettempdir()) / "ringotel-samba-hosts"
+    lock_dir.mkdir(exist_ok=True)
     for last in range(1, candidates + 1):
         host = f"127.0.0.{last}"
-        if not (_port_open(host, LDAP_PORT) or _port_open(host, LDAPS_PORT)):
+        if host not in _HOST_LOCKS and _claim(lock_dir / f"{host}.lock", host):
             return host
-    raise SambaError(f"389/636 taken on all of 127.0.0.1-{candidates}")
+    raise SambaError(f"no free address among 127.0.0.1-{candidates}")
+
+
+def _claim(lock_file: Path, host: str) -> bool:
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    if _port_open(host, LDAP_PORT) or _port_open(host, LDAPS_PORT):
+        os.close(fd)  # also releases the lock
+        return False
+    _HOST_LOCKS[host] = fd
+    return True
 
 
 def live_group_members(pgid: int) -> list[int]:
