@@ -6,6 +6,7 @@ requests in flight finish with the objects they started with.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,7 +94,11 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )
-    ldap = LdapDirectory(options, on_operation=_observer(metrics))
+    try:
+        ldap = LdapDirectory(options, on_operation=_observer(metrics))
+    except (ssl.SSLError, OSError) as exc:
+        problem = f"cannot load CA certificates from {options.transport.ca_file}: {exc}"
+        raise ConfigError([Problem("directory.ca_file", problem)]) from None
     if metrics is not None:
         ldap.servers.on_state = lambda server, up: metrics.server_up.labels(server.name).set(
             int(up)

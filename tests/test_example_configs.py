@@ -27,8 +27,10 @@ from bridge.config import (
     load,
 )
 from bridge.directory.file import FileDirectory
+from bridge.errors import ConfigError
 from bridge.login import Accepted
 from bridge.service import build_service
+from tests.harness.tls import make_ca
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "demo.toml"
@@ -72,8 +74,11 @@ def install_example(root: Path, text: str) -> tuple[Path, dict[str, str]]:
     credentials = root / "credentials"
     (etc / "tls").mkdir(parents=True)
     credentials.mkdir()
-    for name in ("tls/fullchain.pem", "tls/privkey.pem", "corp-ca.pem"):
-        (etc / name).write_text("-----BEGIN CERTIFICATE-----\nstand-in\n")
+    ca = make_ca(root / "ca")
+    cert, key = ca.issue_server_cert(root / "ca", ["sso.corp.example"])
+    shutil.copy(ca.cert_path, etc / "corp-ca.pem")
+    shutil.copy(cert, etc / "tls" / "fullchain.pem")
+    shutil.copy(key, etc / "tls" / "privkey.pem")
     secrets = {
         "client-secret": "a-client-secret-for-the-example-test",
         "jwt-signing-key": base64.b64encode(os.urandom(48)).decode(),
@@ -85,6 +90,15 @@ def install_example(root: Path, text: str) -> tuple[Path, dict[str, str]]:
     path = etc / "bridge.toml"
     path.write_text(text.replace("/etc/ringotel-bridge/", f"{etc}/"), encoding="utf-8")
     return path, {"CREDENTIALS_DIRECTORY": str(credentials)}
+
+
+def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
+    path, environ = install_example(tmp_path, EXAMPLE.read_text(encoding="utf-8"))
+    (tmp_path / "etc" / "corp-ca.pem").write_text("not a certificate\n")
+    config = load(path, environ=environ)
+    with pytest.raises(ConfigError) as caught:
+        build_service(config)
+    assert [p.key for p in caught.value.problems] == ["directory.ca_file"]
 
 
 async def test_example_config_loads_without_warnings_and_builds(tmp_path: Path) -> None:
