@@ -170,21 +170,35 @@ class Server:
 
 
 async def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT. Signals are handled from the very start: a SIGHUP that
+    arrives while the listeners come up is applied once they are up, never fatal."""
     server = Server(config)
-    await server.start()
-    await server.directory_check()
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
+    started = False
+    pending_reload = False
 
-    def on_hup() -> None:
+    def reload_now() -> None:
         task = loop.create_task(server.reload())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def on_hup() -> None:
+        nonlocal pending_reload
+        if started:
+            reload_now()
+        else:
+            pending_reload = True
+
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     loop.add_signal_handler(signal.SIGTERM, server.stop_event.set)
     loop.add_signal_handler(signal.SIGINT, server.stop_event.set)
+    await server.start()
+    await server.directory_check()
     systemd.ready(f"listening on {', '.join(server.addresses)}")
+    started = True
+    if pending_reload:
+        reload_now()
     watchdog = loop.create_task(systemd.watchdog_loop(lambda: not server.stop_event.is_set()))
     await server.stop_event.wait()
     _log.info("stopping", inflight=server.runtime.inflight)
