@@ -22,9 +22,9 @@ from ldap3.utils.conv import escape_filter_chars
 from bridge.directory import ad
 from bridge.directory.base import Readiness, UserEntry
 from bridge.directory.ldap_transport import (
-    TRANSPORT_ERRORS,
     ServerList,
     ServerState,
+    StaleConnection,
     TransportFailure,
     TransportOptions,
     check_result,
@@ -139,18 +139,15 @@ class LdapDirectory:
         factory: Callable[[ServerState], ldap3.Connection],
         work: Callable[[ldap3.Connection], T],
     ) -> T:
-        """Run ``work`` on a pooled connection; a stale pooled one is replaced once."""
-        for attempt in (1, 2):
-            fresh_before = server.opened
-            try:
-                with server.lease(kind, lambda: factory(server)) as connection:
-                    return work(connection)
-            except TRANSPORT_ERRORS:
-                reused = server.opened == fresh_before
-                if attempt == 2 or not reused:
-                    raise
-                server.drop_pools()  # the server dropped us; the others are stale too
-        raise TransportFailure("unreachable")  # pragma: no cover - loop always returns
+        """Run ``work`` on a pooled connection; if the server had dropped it while idle,
+        once more on a new connection (the other idle ones are stale too: drop them)."""
+        try:
+            with server.lease(kind, lambda: factory(server)) as connection:
+                return work(connection)
+        except StaleConnection:
+            server.drop_pools()
+        with server.lease(kind, lambda: factory(server), fresh=True) as connection:
+            return work(connection)
 
     # -- Directory protocol -------------------------------------------------------
     async def find(self, login: str) -> UserEntry | None:
@@ -372,12 +369,15 @@ class LdapDirectory:
                     connection = server.open(None, None)
                     connection.unbind()
                     return Readiness(server.name, "connected (no service account)")
-                with server.lease("search", lambda: self._service_connection(server)) as c:
+
+                def read_base(c: ldap3.Connection) -> Readiness:
                     c.search(
                         self.options.base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"]
                     )
                     check_result(c, "readiness probe")
-                return Readiness(server.name, "service account bound")
+                    return Readiness(server.name, "service account bound")
+
+                return self._on_server(server, "search", self._service_connection, read_base)
 
             return self.servers.run(work, deadline)
 

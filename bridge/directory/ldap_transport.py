@@ -57,6 +57,16 @@ class TransportFailure(Exception):
     """One server failed to answer; the caller may try the next."""
 
 
+class StaleConnection(TransportFailure):
+    """A pooled connection the server had closed; retry on a new one before failing over."""
+
+
+TRANSPORT_ERRORS_AND_FAILURES: tuple[type[BaseException], ...] = (
+    *TRANSPORT_ERRORS,
+    TransportFailure,
+)
+
+
 @dataclass(frozen=True)
 class TransportOptions:
     """Connection settings shared by every server."""
@@ -147,11 +157,15 @@ class ServerState:
 
     @contextmanager
     def lease(
-        self, kind: str, factory: Callable[[], ldap3.Connection]
+        self, kind: str, factory: Callable[[], ldap3.Connection], fresh: bool = False
     ) -> Iterator[ldap3.Connection]:
-        """Borrow a pooled connection; it goes back only if nothing went wrong."""
+        """Borrow a pooled connection (a new one with ``fresh``); it goes back to the pool
+        only if nothing went wrong. A transport failure on a *reused* connection raises
+        StaleConnection: the server dropped it while idle, which says nothing about the
+        server's health."""
         pool = self._search if kind == "search" else self._bind
-        pooled = self._take(pool)
+        pooled = None if fresh else self._take(pool)
+        reused = pooled is not None
         if pooled is None:
             pooled = _Pooled(factory(), time.monotonic())
         with self._lock:
@@ -160,9 +174,9 @@ class ServerState:
         try:
             yield pooled.connection
             healthy = not pooled.connection.closed
-        except TransportFailure:
-            raise
-        except TRANSPORT_ERRORS:
+        except TRANSPORT_ERRORS_AND_FAILURES as exc:
+            if reused:
+                raise StaleConnection(f"pooled connection dropped: {exc}") from exc
             raise
         except Exception:
             healthy = not pooled.connection.closed  # an answer, not a broken connection
