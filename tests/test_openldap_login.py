@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from pathlib import Path
@@ -251,3 +252,21 @@ async def test_no_password_ever_reaches_the_log(client: Any, log_stream: Any) ->
     assert '"event": "login"' in text
     for password in [*used, CLIENT_PASSWORD, people.SERVICE_PASSWORD, "Zm9vOmJhcg=="]:
         assert password not in text, password
+
+
+async def test_a_trickling_body_gets_408_at_the_deadline(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+) -> None:
+    config = make_config(raw, server={**raw["server"], "request_deadline": "1s"})
+    client = await bridge_client(config)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = (
+        "POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: {AUTH}\r\nContent-Length: 60\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"username": "jdoe", ')  # and then nothing more
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    assert status_line.startswith(b"HTTP/1.1 408")
+    writer.close()
+    await writer.wait_closed()

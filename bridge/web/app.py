@@ -103,7 +103,11 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
             status=401,
             headers={"WWW-Authenticate": exc.www_authenticate},
         )
-    media_type, body = await read_body(request, settings.server.max_body_size)
+    try:
+        async with asyncio.timeout(settings.server.request_deadline):
+            media_type, body = await read_body(request, settings.server.max_body_size)
+    except TimeoutError:  # a client trickling its body must not hold a slot forever
+        raise InvalidRequest(408, "request_timeout", "the body did not arrive in time") from None
     fields = parse_fields(
         media_type,
         body,
