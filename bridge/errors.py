@@ -79,9 +79,13 @@ class ConfigError(BridgeError):
 class LoginRejected(BridgeError):
     """The directory answered and the answer is no."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(
+        self, reason: Reason, detail: str = "", server: str | None = None, dn: str | None = None
+    ) -> None:
         self.reason = reason
         self.detail = detail
+        self.server = server  # which directory server said no, for the audit log
+        self.dn = dn
         super().__init__(f"{reason}: {detail}" if detail else str(reason))
 
 

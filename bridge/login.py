@@ -101,7 +101,7 @@ class LoginService:
             return await self._login(typed, password, trace)
         except LoginRejected as exc:
             trace.note(f"refused: {exc.reason}")
-            return Rejected(exc.reason, typed, exc.detail)
+            return Rejected(exc.reason, typed, exc.detail, dn=exc.dn, server=exc.server)
         except DirectoryUnavailable as exc:
             trace.note(f"directory unavailable: {exc}")
             misconfigured = isinstance(exc, DirectoryMisconfigured)

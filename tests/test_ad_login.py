@@ -177,6 +177,9 @@ async def test_account_state_denies_with_precise_reason(
     assert (status, body) == (403, DENIED)
     event = audit(log_stream, person.sam)
     assert event["reason"] == STATE_REASONS[person.state], event
+    # the audit line names the entry and the server that refused it
+    assert event["dn"].lower() == person.dn.lower()
+    assert event["server"].startswith("ldaps://")
 
 
 @pytest.mark.parametrize("person", ad_people.REFUSED_PEOPLE, ids=lambda p: p.sam)

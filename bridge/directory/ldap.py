@@ -212,7 +212,8 @@ class LdapDirectory:
             self._observe(server, "bind", started, bool(ok))
             if not ok:
                 result = check_result(connection, "user bind")
-                raise LoginRejected(self._bind_reason(result), _diagnostic(result))
+                reason = self._bind_reason(result)
+                raise LoginRejected(reason, _diagnostic(result), server.name, user.dn)
             if user.provisional:
                 return self._read_self(connection, user, server)
             return UserEntry(user.dn, user.attributes, user.groups, server.name)
