@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, deep_merge, openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
 
@@ -168,42 +168,15 @@ def bridge_document(
     urls: list[str], secret_dir: Path, **sections: dict[str, Any]
 ) -> dict[str, Any]:
     """A config for ``python -m bridge serve`` against private slapds; secrets in 0600 files."""
-    for name, value in (
-        ("bind-password", people.SERVICE_PASSWORD),
-        ("client-password", CLIENT_PASSWORD),
-    ):
-        (secret_dir / name).write_text(value)
-        (secret_dir / name).chmod(0o600)
-    document: dict[str, Any] = {
-        "server": {
-            "listen": ["127.0.0.1:0"],
-            "ops_listen": "127.0.0.1:0",
-            "request_deadline": "3s",
+    document = deep_merge(
+        openldap_raw(urls, secret_dir),
+        {
+            "server": {"ops_listen": "127.0.0.1:0", "request_deadline": "3s"},
+            "directory": {"operation_timeout": "1s"},
+            "logging": {"format": "json", "level": "info"},
         },
-        "client_auth": {
-            "mode": "basic",
-            "username": CLIENT_USER,
-            "password_file": "client-password",
-        },
-        "directory": {
-            "type": "ldap",
-            "flavor": "openldap",
-            "urls": urls,
-            "allow_plaintext": True,
-            "bind_dn": people.SERVICE_DN,
-            "bind_password_file": "bind-password",
-            "base_dn": people.BASE_DN,
-            "connect_timeout": "1s",
-            "operation_timeout": "1s",
-            "server_cooldown": "1s",
-        },
-        "usernames": [{"attribute": "telephoneNumber"}],
-        "response": {"display_name_attribute": "displayName"},
-        "logging": {"format": "json", "level": "info"},
-    }
-    for key, value in sections.items():
-        document[key] = {**document.get(key, {}), **value}
-    return document
+    )
+    return deep_merge(document, sections)
 
 
 def with_idle_timeout(server: SlapdServer, seconds: int) -> None:

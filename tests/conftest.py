@@ -21,6 +21,7 @@ from bridge.observability.logging import configure
 from bridge.runtime import Runtime
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
+from tests.harness import ad_people
 from tests.harness import openldap_people as people
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
@@ -64,32 +65,69 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def openldap_raw(server: SlapdServer, secret_dir: Path) -> dict[str, Any]:
-    """A config document for the private slapd, secrets in files like production."""
-    (secret_dir / "bind-password").write_text(people.SERVICE_PASSWORD)
-    (secret_dir / "client-password").write_text(CLIENT_PASSWORD)
-    for name in ("bind-password", "client-password"):
-        (secret_dir / name).chmod(0o600)
+def write_secret(directory: Path, name: str, data: str | bytes) -> str:
+    """A secret file as production has it (mode 0600); returns the relative name."""
+    path = directory / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    path.chmod(0o600)
+    return name
+
+
+def basic_client_auth(secret_dir: Path) -> dict[str, Any]:
+    """``[client_auth]`` for Basic with the suite's client credentials."""
+    return {
+        "mode": "basic",
+        "username": CLIENT_USER,
+        "password_file": write_secret(secret_dir, "client-password", CLIENT_PASSWORD),
+    }
+
+
+def openldap_raw(server: SlapdServer | list[str], secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private slapd(s), secrets in files like production."""
+    urls = [server.url] if isinstance(server, SlapdServer) else server
     return {
         "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "5s"},
-        "client_auth": {
-            "mode": "basic",
-            "username": CLIENT_USER,
-            "password_file": "client-password",
-        },
+        "client_auth": basic_client_auth(secret_dir),
         "directory": {
             "type": "ldap",
             "flavor": "openldap",
-            "urls": [server.url],
+            "urls": urls,
             "allow_plaintext": True,
             "bind_dn": people.SERVICE_DN,
-            "bind_password_file": "bind-password",
+            "bind_password_file": write_secret(
+                secret_dir, "bind-password", people.SERVICE_PASSWORD
+            ),
             "base_dn": people.BASE_DN,
             "connect_timeout": "1s",
             "operation_timeout": "2s",
             "server_cooldown": "1s",
         },
         "usernames": [{"attribute": "telephoneNumber"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private Samba DC over LDAPS with the test CA."""
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directory": {
+            "type": "ldap",
+            "flavor": "active_directory",
+            "urls": [dc.ldaps_url],
+            "ca_file": str(dc.ca_file),
+            "bind_dn": ad_people.SERVICE_ACCOUNT.dn,
+            "bind_password_file": write_secret(
+                secret_dir, "bind-password", ad_people.SERVICE_ACCOUNT.password
+            ),
+            "base_dn": ad_people.BASE_DN,
+            "connect_timeout": "3s",
+            "operation_timeout": "5s",
+        },
+        # kept below lockme's own PSO threshold of 5
+        "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
+        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
         "response": {"display_name_attribute": "displayName"},
     }
 

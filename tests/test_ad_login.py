@@ -16,11 +16,10 @@ import pytest
 from bridge.config import Config
 from bridge.directory.ldap import LdapDirectory
 from bridge.web.keys import RUNTIME
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, log_events
 from tests.harness import ad_people
 from tests.harness.ad_people import AccountState, Person
 from tests.harness.samba import SambaDC
-from tests.test_lockout_guard import ad_raw
 
 pytestmark = pytest.mark.samba
 

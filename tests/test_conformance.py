@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from bridge.config import Config
 from bridge.descriptor import build_descriptor, dump
-from tests.conftest import openldap_raw
+from tests.conftest import openldap_raw, write_secret
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
 from tests.ringotel_client import RingotelClient
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.openldap
 
 CLIENT_SECRET = "oauth-client-secret: test only, 0123456789!"
 BEARER_TOKEN = "static-bearer-token-for-tests-0123456789"
-
-
-def write_secret(directory: Path, name: str, data: bytes) -> str:
-    """A secret file as production has it (mode 0600); returns the relative name."""
-    path = directory / name
-    path.write_bytes(data)
-    path.chmod(0o600)
-    return name
 
 
 def private_key_pem(algorithm: str) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw
+from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, log_events, openldap_raw
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
 from tests.harness.samba import SambaDC, default_template_cache
@@ -152,36 +152,6 @@ def ad_dc(
         yield dc
     finally:
         dc.stop()
-
-
-def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
-    (secret_dir / "bind-password").write_text(ad_people.SERVICE_ACCOUNT.password)
-    (secret_dir / "client-password").write_text(CLIENT_PASSWORD)
-    for name in ("bind-password", "client-password"):
-        (secret_dir / name).chmod(0o600)
-    return {
-        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
-        "client_auth": {
-            "mode": "basic",
-            "username": CLIENT_USER,
-            "password_file": "client-password",
-        },
-        "directory": {
-            "type": "ldap",
-            "flavor": "active_directory",
-            "urls": [dc.ldaps_url],
-            "ca_file": str(dc.ca_file),
-            "bind_dn": ad_people.SERVICE_ACCOUNT.dn,
-            "bind_password_file": "bind-password",
-            "base_dn": ad_people.BASE_DN,
-            "connect_timeout": "3s",
-            "operation_timeout": "5s",
-        },
-        # kept below lockme's own PSO threshold of 5
-        "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
-        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
-        "response": {"display_name_attribute": "displayName"},
-    }
 
 
 def bad_password_count(dc: SambaDC, dn: str) -> int:
