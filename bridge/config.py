@@ -350,7 +350,7 @@ class ProtectionSettings(_Section):
 
     max_failures: int = Field(5, ge=1, le=1000)
     failure_window: Duration = 900.0
-    stale_password_ttl: Duration = 86400.0
+    stale_password_ttl: Duration = 900.0
     max_concurrent_directory_ops: int = Field(16, ge=1, le=1024)
     user_cache_ttl: OptionalDuration = 60.0
     max_tracked_logins: int = Field(100_000, ge=100)
