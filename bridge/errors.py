@@ -49,8 +49,8 @@ class Reason(enum.StrEnum):
     RENDER_FAILED = "render_failed"
 
 
-#: Reasons that mean "the password was wrong": the ones that spend the failure budget.
-PASSWORD_FAILURES = frozenset({Reason.BAD_PASSWORD, Reason.STALE_PASSWORD})
+#: Refusals made by the lockout guards, without trying the password on the directory.
+THROTTLE_REASONS = frozenset({Reason.THROTTLED, Reason.STALE_PASSWORD})
 
 
 class BridgeError(Exception):

@@ -22,6 +22,11 @@ from bridge.throttle import Throttle
 from bridge.usernames import Rule, build_usernames, first_value
 
 
+def account_key(dn: str) -> str:
+    """Throttle key of an account; cannot collide with a typed login's key."""
+    return "dn:" + normalize_dn(dn)
+
+
 @dataclass(frozen=True)
 class Accepted:
     login: str
@@ -149,15 +154,25 @@ class LoginService:
         return user
 
     async def _bind(self, user: UserEntry, key: str, password: str, trace: Trace) -> UserEntry:
+        """Bind, under two budgets: the typed login's (checked before any LDAP traffic)
+        and the account's, by DN, so that ``alice``, ``CORP\\alice`` and
+        ``alice@corp.example`` share one budget and one stale-password memory."""
+        account = account_key(user.dn)
+        refusal = self.throttle.check(account, password)
+        if refusal is not None:
+            trace.note(f"throttle: {refusal} for the account (password not tried)")
+            raise LoginRejected(refusal, dn=user.dn)
         trace.directory_used = True
         try:
             bound = await self.directory.authenticate(user, password)
         except LoginRejected as exc:
             if exc.reason == Reason.BAD_PASSWORD:
                 self.throttle.record_failure(key, password)
+                self.throttle.record_failure(account, password)
             raise
         trace.note("password verified" + (f" on {bound.server}" if bound.server else ""))
         self.throttle.record_success(key)
+        self.throttle.record_success(account)
         return bound
 
     def _forget(self, key: str) -> None:

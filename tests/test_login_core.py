@@ -418,3 +418,35 @@ async def test_trace_never_holds_the_password(directory: FakeDirectory) -> None:
     assert trace.steps
     assert PASSWORD not in text
     assert "wrong-secret" not in text
+
+
+# --- one account, several login forms -----------------------------------------------------
+
+
+def same_account_three_ways(directory: FakeDirectory) -> None:
+    """``jane`` can also be typed as ``jane@corp.example`` and as ``j.doe`` (say, mail)."""
+    for other in ("jane@corp.example", "j.doe"):
+        directory.entries[other] = directory.entries["jane"]
+
+
+async def test_login_forms_of_one_account_share_one_budget(directory: FakeDirectory) -> None:
+    same_account_three_ways(directory)
+    service = make_service(directory, max_failures=3)
+    forms = ["jane", "jane@corp.example", "j.doe"]
+    for attempt in range(9):
+        await service.login(forms[attempt % 3], f"guess-{attempt}")
+    # three forms, but the account's budget of 3 is spent after 3 binds in total
+    assert len(directory.bind_calls) == 3
+    outcome = await service.login("j.doe", PASSWORD)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.THROTTLED
+
+
+async def test_stale_password_is_remembered_per_account(directory: FakeDirectory) -> None:
+    same_account_three_ways(directory)
+    service = make_service(directory)
+    for form in ("jane", "jane@corp.example", "J.DOE", "jane"):
+        outcome = await service.login(form, "old password")
+        assert isinstance(outcome, Rejected)
+    assert directory.bind_calls == [(JANE_DN, "old password")]
+    assert isinstance(await service.login("jane@corp.example", PASSWORD), Accepted)

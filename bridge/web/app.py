@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from bridge.client_auth import ClientAuthFailed
-from bridge.errors import InvalidRequest
+from bridge.errors import THROTTLE_REASONS, InvalidRequest
 from bridge.login import Accepted, Outcome, Rejected, Trace, Unavailable
 from bridge.observability import audit
 from bridge.response import Identity, render
@@ -122,7 +122,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     audit.audit_login(outcome, trace, latency, netguard.client_address(request, settings.server))
     kind, reason = audit.reason_label(outcome)
     metrics.logins.labels(kind, reason).inc()
-    if isinstance(outcome, Rejected) and not trace.directory_used:
+    if isinstance(outcome, Rejected) and outcome.reason in THROTTLE_REASONS:
         metrics.throttled.labels(reason).inc()
     return _answer(service, outcome)
 
