@@ -8,17 +8,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.config import Config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, log_events, openldap_raw
+from tests.conftest import (
+    CLIENT_PASSWORD,
+    CLIENT_USER,
+    ad_raw,
+    deep_merge,
+    log_events,
+    openldap_raw,
+)
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
-from tests.harness.samba import SambaDC, default_template_cache
+from tests.harness.samba import SambaDC
 from tests.harness.slapd import OpCounts, SlapdServer
 
 AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
@@ -129,31 +136,6 @@ def _port_busy(port: int) -> bool:
     return any(f":{port} " in line for line in listing.splitlines())
 
 
-@pytest.fixture(scope="module")
-def ad_dc(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SambaDC]:
-    """The session's Samba DC when conftest provides one, else a private one.
-
-    Only one DC fits on this machine (it binds 389/636), so a private one is started
-    only when nothing else holds those ports, and stopped when this module is done.
-    """
-    try:
-        shared: SambaDC = request.getfixturevalue("samba_dc")
-    except pytest.FixtureLookupError:
-        pass
-    else:
-        yield shared
-        return
-    assert not _port_busy(389), "another Samba DC is using port 389; run again when it is gone"
-    dc = SambaDC(tmp_path_factory.mktemp("samba"), template_cache=default_template_cache())
-    dc.start()
-    try:
-        yield dc
-    finally:
-        dc.stop()
-
-
 def bad_password_count(dc: SambaDC, dn: str) -> int:
     return int((dc.read_attr(dn, "badPwdCount") or ["0"])[0])
 
@@ -164,41 +146,71 @@ def lockout_time(dc: SambaDC, dn: str) -> int:
 
 @pytest.mark.samba
 async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
-    ad_dc: SambaDC,
+    samba_dc: SambaDC,
     tmp_path: Path,
     make_config: Callable[..., Config],
     bridge_client: Any,
     log_stream: Any,
 ) -> None:
     person = ad_people.LOCKME
-    ad_dc.unlock(person.sam)
+    samba_dc.unlock(person.sam)
     try:
-        before = bad_password_count(ad_dc, person.dn)
-        client = await bridge_client(make_config(ad_raw(ad_dc, tmp_path)))
+        before = bad_password_count(samba_dc, person.dn)
+        client = await bridge_client(make_config(ad_raw(samba_dc, tmp_path)))
         statuses = [
             await login(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
         ]
         assert statuses == [403] * ATTEMPTS, [
             (e.get("reason"), e.get("detail")) for e in log_events(log_stream)[-2:]
         ]
-        after = bad_password_count(ad_dc, person.dn)
+        after = bad_password_count(samba_dc, person.dn)
         assert after - before == 1, (before, after)
-        assert lockout_time(ad_dc, person.dn) == 0
+        assert lockout_time(samba_dc, person.dn) == 0
         reasons = login_reasons(log_stream, person.sam)
         assert reasons == ["bad_password"] + ["stale_password"] * (ATTEMPTS - 1)
         assert await login(client, person.sam, person.password) == 200
         print(
             f"\nSamba {person.sam}: {ATTEMPTS} identical wrong passwords -> badPwdCount "
-            f"{before} -> {after}, lockoutTime {lockout_time(ad_dc, person.dn)}, "
+            f"{before} -> {after}, lockoutTime {lockout_time(samba_dc, person.dn)}, "
             "then the right password: 200"
         )
     finally:
-        ad_dc.unlock(person.sam)
+        samba_dc.unlock(person.sam)
+
+
+@pytest.mark.samba
+async def test_samba_guesses_through_every_login_form_share_one_budget(
+    samba_dc: SambaDC,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    log_stream: Any,
+) -> None:
+    """Different wrong passwords typed as sam, DOMAIN\\sam and UPN: the account's budget
+    (3, below lockme's threshold of 5) is spent once, not once per form."""
+    person = ad_people.LOCKME
+    samba_dc.unlock(person.sam)
+    forms = [person.sam, f"{ad_people.NETBIOS_DOMAIN}\\{person.sam}", person.upn]
+    try:
+        before = bad_password_count(samba_dc, person.dn)
+        raw = deep_merge(ad_raw(samba_dc, tmp_path), {"protection": {"failure_window": "3s"}})
+        client = await bridge_client(make_config(raw))
+        statuses = [await login(client, forms[i % 3], f"Guess-{i}-x") for i in range(12)]
+        assert statuses == [403] * 12
+        after = bad_password_count(samba_dc, person.dn)
+        assert after - before == 3, (before, after)
+        assert lockout_time(samba_dc, person.dn) == 0
+        reasons = [e["reason"] for e in log_events(log_stream) if e["event"] == "login"]
+        assert reasons == ["bad_password"] * 3 + ["throttled"] * 9
+        await asyncio.sleep(3.5)  # the window passes (a wait, not a timing assertion)
+        assert await login(client, person.upn, person.password) == 200
+    finally:
+        samba_dc.unlock(person.sam)
 
 
 @pytest.mark.samba
 async def test_samba_budget_at_domain_lockout_threshold_warns(
-    ad_dc: SambaDC,
+    samba_dc: SambaDC,
     tmp_path: Path,
     make_config: Callable[..., Config],
     bridge_client: Any,
@@ -210,12 +222,12 @@ async def test_samba_budget_at_domain_lockout_threshold_warns(
 
     def domain_threshold(value: str) -> None:
         option = f"--account-lockout-threshold={value}"
-        ad_dc.samba_tool("domain", "passwordsettings", "set", option)
+        samba_dc.samba_tool("domain", "passwordsettings", "set", option)
 
-    original = (ad_dc.read_attr(ad_people.BASE_DN, "lockoutThreshold") or ["0"])[0]
+    original = (samba_dc.read_attr(ad_people.BASE_DN, "lockoutThreshold") or ["0"])[0]
     domain_threshold("6")
     try:
-        raw = ad_raw(ad_dc, tmp_path)
+        raw = ad_raw(samba_dc, tmp_path)
         warned = []
         for budget in (5, 6):
             client = await bridge_client(make_config(raw, protection={"max_failures": budget}))
