@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,11 +128,6 @@ async def test_budget_below_ppolicy_threshold_never_locks(
 
 
 # ---------------------------------------------------------------- Samba AD
-
-
-def _port_busy(port: int) -> bool:
-    listing = subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=True).stdout
-    return any(f":{port} " in line for line in listing.splitlines())
 
 
 def bad_password_count(dc: SambaDC, dn: str) -> int:
