@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ldap3
@@ -39,6 +40,7 @@ IN_CHAIN = "1.2.840.113556.1.4.1941"
 _PAGED_RESULTS = "1.2.840.113556.1.4.319"
 #: SIDs per resolving search: keeps the filter well under AD's MaxQueryDuration limits.
 _SID_BATCH = 200
+_UNKNOWN: Any = object()
 _AD_STATE_ATTRIBUTES = ("userAccountControl", "msDS-User-Account-Control-Computed")
 
 
@@ -71,9 +73,11 @@ class OpCounter:
     group_lookups: int = 0
     #: searches done for them (pages included): zero more on a group-cache hit
     group_searches: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, kind: str) -> None:
-        setattr(self, kind, getattr(self, kind) + 1)
+        with self._lock:  # incremented from the directory threads
+            setattr(self, kind, getattr(self, kind) + 1)
 
 
 class LdapDirectory:
@@ -91,6 +95,7 @@ class LdapDirectory:
         )
         self._slots = asyncio.Semaphore(options.max_concurrent)
         self._sids: TTLCache[bytes, str | None] = TTLCache(50_000, 3600)
+        self._sid_lock = threading.Lock()
         self.ops = OpCounter()
         self._on_operation = on_operation or (lambda server, op, seconds, outcome: None)
 
@@ -332,20 +337,29 @@ class LdapDirectory:
         if not entries:
             return frozenset()
         sids: list[bytes] = list(entries[0].get("raw_attributes", {}).get("tokenGroups", []))
-        unknown = list(dict.fromkeys(sid for sid in sids if sid not in self._sids))
+        known: dict[bytes, str | None] = {}
+        with self._sid_lock:  # cachetools caches are not thread-safe; we run in the pool
+            for sid in sids:
+                dn = self._sids.get(sid, _UNKNOWN)
+                if dn is not _UNKNOWN:
+                    known[sid] = dn
+        unknown = [sid for sid in dict.fromkeys(sids) if sid not in known]
         for start in range(0, len(unknown), _SID_BATCH):
-            self._resolve_sids(connection, unknown[start : start + _SID_BATCH])
-        return frozenset(dn for sid in sids if (dn := self._sids.get(sid)))
+            known.update(self._resolve_sids(connection, unknown[start : start + _SID_BATCH]))
+        return frozenset(dn for dn in known.values() if dn)
 
-    def _resolve_sids(self, connection: ldap3.Connection, batch: Sequence[bytes]) -> None:
+    def _resolve_sids(
+        self, connection: ldap3.Connection, batch: Sequence[bytes]
+    ) -> dict[bytes, str | None]:
         """One search for a batch of SIDs; a SID with no entry here is cached as None."""
         terms = "".join(f"(objectSid={ad.escape_binary(sid)})" for sid in batch)
         resolved: dict[bytes, str | None] = dict.fromkeys(batch)
         for entry in self._paged_search(connection, f"(|{terms})", ["objectSid"]):
             for raw in entry.get("raw_attributes", {}).get("objectSid", []):
                 resolved[raw] = entry["dn"]
-        for sid, dn in resolved.items():
-            self._sids[sid] = dn
+        with self._sid_lock:
+            self._sids.update(resolved)
+        return resolved
 
     def _member_walk(self, connection: ldap3.Connection, user_dn: str) -> frozenset[str]:
         """Breadth-first over ``member`` with a seen-set, so cycles end."""
