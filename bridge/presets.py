@@ -23,6 +23,8 @@ class Preset:
     nested_group_strategy: GroupStrategy
     username_attributes: tuple[str, ...]
     accept_domain_prefix: bool
+    #: ask for the ppolicy response control on user binds (OpenLDAP's ppolicy overlay)
+    password_policy_control: bool = False
 
 
 PRESETS: dict[Flavor, Preset] = {
@@ -43,5 +45,6 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="member_of",
         username_attributes=("telephoneNumber",),
         accept_domain_prefix=False,
+        password_policy_control=True,
     ),
 }

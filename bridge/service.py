@@ -91,6 +91,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         attributes=_attributes(settings),
         group_strategy=settings.groups.effective_strategy(directory.preset),
         active_directory=directory.flavor == "active_directory",
+        password_policy_control=directory.preset.password_policy_control,
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )

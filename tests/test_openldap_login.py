@@ -270,3 +270,17 @@ async def test_a_trickling_body_gets_408_at_the_deadline(
     assert status_line.startswith(b"HTTP/1.1 408")
     writer.close()
     await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("username", "reason"),
+    [("mustchange", "password_must_change"), ("locked", "account_locked")],
+)
+async def test_password_policy_states_deny_with_their_reason(
+    client: Any, log_stream: Any, username: str, reason: str
+) -> None:
+    """slapd's ppolicy overlay: a reset password binds, but is not a usable login."""
+    status, body = await login(client, username, people.PEOPLE[username].password)
+    assert (status, body) == (403, DENIED)
+    events = [e for e in log_events(log_stream) if e["event"] == "login"]
+    assert events[-1]["reason"] == reason

@@ -20,7 +20,7 @@ import ldap3
 from cachetools import TTLCache
 from ldap3.utils.conv import escape_filter_chars
 
-from bridge.directory import ad
+from bridge.directory import ad, ppolicy
 from bridge.directory.base import Readiness, UserEntry
 from bridge.directory.ldap_transport import (
     ServerList,
@@ -61,6 +61,7 @@ class LdapOptions:
     page_size: int = 500
     max_concurrent: int = 16
     group_base_dn: str | None = None
+    password_policy_control: bool = False
 
 
 @dataclass
@@ -212,13 +213,17 @@ class LdapDirectory:
     def _authenticate_sync(self, user: UserEntry, password: str, deadline: float) -> UserEntry:
         def work(connection: ldap3.Connection, server: ServerState) -> UserEntry:
             started = time.monotonic()
-            ok = connection.rebind(user=user.dn, password=password)
+            controls = [ppolicy.REQUEST] if self.options.password_policy_control else None
+            ok = connection.rebind(user=user.dn, password=password, controls=controls)
             self.ops.add("binds")
             self._observe(server, "bind", started, bool(ok))
+            stated = ppolicy.policy_refusal((connection.result or {}).get("controls"))
             if not ok:
                 result = check_result(connection, "user bind")
-                reason = self._bind_reason(result)
+                reason = stated or self._bind_reason(result)
                 raise LoginRejected(reason, _diagnostic(result), server.name, user.dn)
+            if stated is not None:  # bound, but e.g. must change the password first
+                raise LoginRejected(stated, "password policy control", server.name, user.dn)
             if user.provisional:
                 return self._read_self(connection, user, server)
             return UserEntry(user.dn, user.attributes, user.groups, server.name)
