@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bridge import __version__
 from bridge.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load
 from bridge.errors import ConfigError
 from bridge.observability.logging import configure
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ringotel-bridge",
         description="Ringotel SSO identity provider backed by Active Directory / LDAP.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--config",
         type=Path,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from bridge import __version__
 from bridge.config import Config, load
 from bridge.errors import ConfigError
 from bridge.observability.metrics import Metrics
@@ -37,7 +38,7 @@ class Runtime:
         metrics: Metrics | None = None,
         builder: Callable[[Config, Metrics], Service] = build_service,
     ) -> None:
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(version=__version__)
         self._builder = builder
         self.service = builder(config, self.metrics)
         self._holders: dict[int, int] = {}
