@@ -9,7 +9,6 @@ ones that got no HTTP answer at all (those are failures of the bridge, not data)
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import time
@@ -21,11 +20,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, deep_merge, openldap_raw
+from tests.auth_client import AUTH
+from tests.conftest import deep_merge, openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
-
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 
 
 @dataclass(frozen=True)

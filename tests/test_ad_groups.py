@@ -15,10 +15,10 @@ import pytest
 
 from bridge.config import Config
 from bridge.groups import GroupCache
+from tests.auth_client import DENIED, audit, directory_of, expected_body, login
 from tests.conftest import ad_raw
 from tests.harness import ad_people
 from tests.harness.samba import SambaDC
-from tests.test_ad_login import DENIED, audit, directory_of, expected_body, login
 
 pytestmark = pytest.mark.samba
 

@@ -6,7 +6,6 @@ each account state with the precise reason in the audit event.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,14 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from bridge.directory.ldap import LdapDirectory
-from bridge.web.keys import RUNTIME
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, log_events
+from tests.auth_client import DENIED, audit, directory_of, expected_body, login
+from tests.conftest import ad_raw
 from tests.harness import ad_people
 from tests.harness.ad_people import AccountState, Person
 from tests.harness.samba import SambaDC
 
 pytestmark = pytest.mark.samba
 
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
-DENIED = {"error": "access_denied"}
 
 #: The audit reason for each account state, given the right password.
 STATE_REASONS = {
@@ -50,36 +46,6 @@ async def client(
     raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
 ) -> Any:
     return await bridge_client(make_config(raw, directory={"accept_mail": True}))
-
-
-async def login(client: Any, username: str, password: str) -> tuple[int, Any]:
-    response = await client.post(
-        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
-    )
-    return response.status, await response.json()
-
-
-def audit(stream: Any, username: str) -> dict[str, Any]:
-    """The one audit event for the last attempt of ``username``."""
-    events = [
-        e for e in log_events(stream) if e.get("event") == "login" and e.get("login") == username
-    ]
-    assert events, f"no audit event for {username!r}"
-    return events[-1]
-
-
-def directory_of(client: Any) -> LdapDirectory:
-    directory = client.server.app[RUNTIME].service.directory
-    assert isinstance(directory, LdapDirectory)
-    return directory
-
-
-def expected_body(person: Person) -> dict[str, Any]:
-    return {
-        "values": [
-            {"username": name, "display_name": person.display_name} for name in person.usernames
-        ]
-    }
 
 
 # ------------------------------------------------------------------ login forms

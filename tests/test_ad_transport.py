@@ -17,11 +17,11 @@ import pytest
 
 from bridge.config import Config
 from bridge.errors import ConfigError
+from tests.auth_client import DENIED, audit, directory_of, login
 from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people
 from tests.harness.samba import SambaDC
 from tests.harness.tls import make_ca
-from tests.test_ad_login import DENIED, audit, directory_of, login
 
 pytestmark = pytest.mark.samba
 

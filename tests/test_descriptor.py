@@ -18,8 +18,8 @@ import pytest
 
 from bridge.config import Config
 from bridge.descriptor import DescriptorError, build_descriptor, dump
+from tests.client_credentials import BEARER_TOKEN, CLIENT_SECRET, oauth2_section
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, write_secret
-from tests.test_conformance import BEARER_TOKEN, CLIENT_SECRET, oauth2_section
 
 PUBLIC = "https://sso.example.com"
 REPO = Path(__file__).resolve().parent.parent

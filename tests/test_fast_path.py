@@ -5,7 +5,6 @@ looked up again once, and a wrong password still costs the account one bad attem
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +13,12 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, openldap_raw
+from tests.auth_client import login_status
+from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import OpCounts, SlapdError, SlapdServer
 
 pytestmark = pytest.mark.openldap
-
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 
 
 @pytest.fixture
@@ -31,19 +29,11 @@ async def client(
     return await bridge_client(make_config(openldap_raw(slapd, tmp_path)))
 
 
-async def login(client: Any, username: str, password: str) -> int:
-    response = await client.post(
-        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
-    )
-    await response.read()
-    return int(response.status)
-
-
 async def counted(
     slapd: SlapdServer, client: Any, username: str, password: str
 ) -> tuple[int, OpCounts]:
     slapd.reset_counts()
-    status = await login(client, username, password)
+    status = await login_status(client, username, password)
     return status, slapd.count_ops()
 
 
@@ -64,7 +54,7 @@ async def test_wrong_password_on_cached_entry_costs_one_bind(
     client: Any, slapd: SlapdServer
 ) -> None:
     person = people.PEOPLE["user04"]
-    assert await login(client, person.login, person.password) == 200
+    assert await login_status(client, person.login, person.password) == 200
     status, wrong = await counted(slapd, client, person.login, "not the password")
     assert status == 403
     # one bad attempt charged to the account; one search to see whether the DN moved
@@ -91,7 +81,7 @@ async def test_renamed_user_is_looked_up_again_and_logs_in(
     client: Any, slapd: SlapdServer, renamed: tuple[people.Person, str]
 ) -> None:
     person, modrdn = renamed
-    assert await login(client, person.login, person.password) == 200
+    assert await login_status(client, person.login, person.password) == 200
     slapd.ldapmodify(modrdn)
     status, ops = await counted(slapd, client, person.login, person.password)
     assert status == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ from bridge.directory.file import FileDirectory
 from bridge.errors import ConfigError
 from bridge.passwords import hash_password, verify_password
 from bridge.web.keys import RUNTIME
+from tests.auth_client import login
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
 
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 ALLOWED = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BLOCKED = "CN=Blocked,OU=Groups,DC=corp,DC=example"
 # Cheap parameters keep the suite fast; verification reads them from each hash.
@@ -33,14 +32,14 @@ USERS = {
 
 def users_toml() -> str:
     tables = []
-    for login, (password, disabled, groups, phones) in USERS.items():
+    for name, (password, disabled, groups, phones) in USERS.items():
         group_list = ", ".join(f'"{g}"' for g in groups)
         phone_list = ", ".join(f'"{p}"' for p in phones)
         tables.append(
-            f'[[users]]\nlogin = "{login}"\npassword_hash = "{_CHEAP.hash(password)}"\n'
-            f'display_name = "{login.title()} Example"\ndisabled = {str(disabled).lower()}\n'
+            f'[[users]]\nlogin = "{name}"\npassword_hash = "{_CHEAP.hash(password)}"\n'
+            f'display_name = "{name.title()} Example"\ndisabled = {str(disabled).lower()}\n'
             f"groups = [{group_list}]\ntelephoneNumber = [{phone_list}]\n"
-            f'mail = "{login}@corp.example"\n'
+            f'mail = "{name}@corp.example"\n'
         )
     return "\n".join(tables)
 
@@ -57,13 +56,6 @@ def raw(tmp_path: Path) -> dict[str, Any]:
         "directory": {"type": "file", "users_file": "users.toml", "accept_mail": True},
         "usernames": [{"attribute": "telephoneNumber"}],
     }
-
-
-async def login(client: Any, username: str, password: str) -> tuple[int, Any]:
-    response = await client.post(
-        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
-    )
-    return response.status, await response.json()
 
 
 def reasons(stream: Any) -> list[str]:

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bridge.config import Config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, openldap_raw
+from tests.auth_client import AUTH
+from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap
 
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 CONTRACT = {200, 400, 401, 403, 405, 413, 415, 503}
 PASSWORDS = frozenset(p.password for p in people.PEOPLE.values())
 #: The login checked after each property; fuzzed logins never name it, so it cannot be

@@ -6,7 +6,6 @@ the servers themselves: slapd's stats log and the Samba DC's own ``badPwdCount``
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
+from tests.auth_client import login_status
 from tests.conftest import (
-    CLIENT_PASSWORD,
-    CLIENT_USER,
     ad_raw,
     deep_merge,
     log_events,
@@ -27,16 +25,7 @@ from tests.harness import openldap_people as people
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import OpCounts, SlapdServer
 
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 ATTEMPTS = 100
-
-
-async def login(client: Any, username: str, password: str) -> int:
-    response = await client.post(
-        "/auth", json={"username": username, "password": password}, headers={"Authorization": AUTH}
-    )
-    await response.read()
-    return int(response.status)
 
 
 def login_reasons(stream: Any, username: str) -> list[str]:
@@ -58,7 +47,7 @@ def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
 async def warm(client: Any) -> None:
     """Open the pooled service and bind connections, so only the user's BINDs count."""
     jane = people.PEOPLE["jdoe"]
-    assert await login(client, jane.login, jane.password) == 200
+    assert await login_status(client, jane.login, jane.password) == 200
 
 
 @pytest.mark.openldap
@@ -73,12 +62,14 @@ async def test_same_wrong_password_reaches_slapd_once(
     await warm(client)
     person = people.PEOPLE["user06"]
     slapd.reset_counts()
-    statuses = [await login(client, person.login, "an old saved password") for _ in range(ATTEMPTS)]
+    statuses = [
+        await login_status(client, person.login, "an old saved password") for _ in range(ATTEMPTS)
+    ]
     assert statuses == [403] * ATTEMPTS
     assert slapd.count_ops() == OpCounts(connections=0, binds=1, searches=1)
     reasons = login_reasons(log_stream, person.login)
     assert reasons == ["bad_password"] + ["stale_password"] * (ATTEMPTS - 1)
-    assert await login(client, person.login, person.password) == 200
+    assert await login_status(client, person.login, person.password) == 200
 
 
 @pytest.mark.openldap
@@ -96,7 +87,7 @@ async def test_guessing_flood_costs_at_most_the_budget(
     await warm(client)
     person = people.PEOPLE["user07"]
     slapd.reset_counts()
-    statuses = [await login(client, person.login, f"guess {i}") for i in range(40)]
+    statuses = [await login_status(client, person.login, f"guess {i}") for i in range(40)]
     assert statuses == [403] * 40
     ops = slapd.count_ops()
     assert ops.binds == budget
@@ -105,10 +96,10 @@ async def test_guessing_flood_costs_at_most_the_budget(
     assert reasons == ["bad_password"] * budget + ["throttled"] * (40 - budget)
     # while the budget is spent even the right password is refused without asking
     slapd.reset_counts()
-    assert await login(client, person.login, person.password) == 403
+    assert await login_status(client, person.login, person.password) == 403
     assert slapd.count_ops().binds == 0
     await asyncio.sleep(1.5)  # let the 1 s window pass (not a timing assertion)
-    assert await login(client, person.login, person.password) == 200
+    assert await login_status(client, person.login, person.password) == 200
 
 
 @pytest.mark.openldap
@@ -120,9 +111,9 @@ async def test_budget_below_ppolicy_threshold_never_locks(
     person = people.PEOPLE["fragile"]
     try:
         for i in range(30):
-            assert await login(client, person.login, f"wrong {i}") == 403
+            assert await login_status(client, person.login, f"wrong {i}") == 403
         client2 = await bridge_client(make_config(raw))  # a fresh process: fresh budget
-        assert await login(client2, person.login, person.password) == 200
+        assert await login_status(client2, person.login, person.password) == 200
     finally:
         slapd.unlock(person.dn)
 
@@ -152,7 +143,7 @@ async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
         before = bad_password_count(samba_dc, person.dn)
         client = await bridge_client(make_config(ad_raw(samba_dc, tmp_path)))
         statuses = [
-            await login(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
+            await login_status(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
         ]
         assert statuses == [403] * ATTEMPTS, [
             (e.get("reason"), e.get("detail")) for e in log_events(log_stream)[-2:]
@@ -162,7 +153,7 @@ async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
         assert lockout_time(samba_dc, person.dn) == 0
         reasons = login_reasons(log_stream, person.sam)
         assert reasons == ["bad_password"] + ["stale_password"] * (ATTEMPTS - 1)
-        assert await login(client, person.sam, person.password) == 200
+        assert await login_status(client, person.sam, person.password) == 200
         print(
             f"\nSamba {person.sam}: {ATTEMPTS} identical wrong passwords -> badPwdCount "
             f"{before} -> {after}, lockoutTime {lockout_time(samba_dc, person.dn)}, "
@@ -189,7 +180,7 @@ async def test_samba_guesses_through_every_login_form_share_one_budget(
         before = bad_password_count(samba_dc, person.dn)
         raw = deep_merge(ad_raw(samba_dc, tmp_path), {"protection": {"failure_window": "3s"}})
         client = await bridge_client(make_config(raw))
-        statuses = [await login(client, forms[i % 3], f"Guess-{i}-x") for i in range(12)]
+        statuses = [await login_status(client, forms[i % 3], f"Guess-{i}-x") for i in range(12)]
         assert statuses == [403] * 12
         after = bad_password_count(samba_dc, person.dn)
         assert after - before == 3, (before, after)
@@ -197,7 +188,7 @@ async def test_samba_guesses_through_every_login_form_share_one_budget(
         reasons = [e["reason"] for e in log_events(log_stream) if e["event"] == "login"]
         assert reasons == ["bad_password"] * 3 + ["throttled"] * 9
         await asyncio.sleep(3.5)  # the window passes (a wait, not a timing assertion)
-        assert await login(client, person.upn, person.password) == 200
+        assert await login_status(client, person.upn, person.password) == 200
     finally:
         samba_dc.unlock(person.sam)
 

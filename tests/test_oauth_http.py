@@ -25,10 +25,10 @@ from bridge.config import Config
 from bridge.oauth import ClientFailureLimiter
 from bridge.tokens import KeySet, TokenService, load_signing_material
 from bridge.web.keys import RUNTIME
+from tests.client_credentials import CLIENT_SECRET, key_material, oauth2_section
 from tests.conftest import log_events, openldap_raw, write_secret
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
-from tests.test_conformance import CLIENT_SECRET, key_material, oauth2_section
 
 pytestmark = pytest.mark.openldap
 

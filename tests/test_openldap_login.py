@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw
+from tests.auth_client import AUTH, DENIED, login
+from tests.conftest import CLIENT_PASSWORD, log_events, openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap
-
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
-DENIED = {"error": "access_denied"}
 
 
 @pytest.fixture
@@ -31,14 +29,6 @@ async def client(
     raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
 ) -> Any:
     return await bridge_client(make_config(raw))
-
-
-async def login(client: Any, username: Any, password: Any, **kwargs: Any) -> tuple[int, Any]:
-    headers = {"Authorization": AUTH, **kwargs.pop("headers", {})}
-    response = await client.post(
-        "/auth", json={"username": username, "password": password}, headers=headers, **kwargs
-    )
-    return response.status, await response.json()
 
 
 async def test_correct_password_answers_usernames_in_template(client: Any) -> None:

@@ -1,0 +1,49 @@
+"""Ringotel's own credentials for tests: the client secret, a bearer token, signing keys."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from tests.conftest import write_secret
+
+CLIENT_SECRET = "oauth-client-secret: test only, 0123456789!"
+BEARER_TOKEN = "static-bearer-token-for-tests-0123456789"
+
+
+def private_key_pem(algorithm: str) -> bytes:
+    """A fresh private key for an asymmetric algorithm, as unencrypted PKCS#8 PEM."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def key_material(algorithm: str) -> bytes:
+    if algorithm == "HS256":
+        return secrets.token_urlsafe(48).encode()
+    return private_key_pem(algorithm)
+
+
+def oauth2_section(
+    directory: Path, algorithm: str, key_name: str = "signing-key"
+) -> dict[str, Any]:
+    """``[client_auth]`` for oauth2 mode with a fresh key and the test client secret."""
+    return {
+        "mode": "oauth2",
+        "client_secret_file": write_secret(directory, "client-secret", CLIENT_SECRET.encode()),
+        "signing_algorithm": algorithm,
+        "signing_key_file": write_secret(directory, key_name, key_material(algorithm)),
+    }
