@@ -7,6 +7,7 @@ and every ``invalid_client`` carries the challenge ``bridge.oauth`` attached to 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import structlog
@@ -55,7 +56,11 @@ async def _read_limited(request: web.Request, max_size: int) -> bytes:
 
 async def _issue(request: web.Request, service: Service) -> str:
     """Parse, authenticate under the failure budget; the authenticated client id."""
-    body = await _read_limited(request, service.settings.server.max_body_size)
+    try:
+        async with asyncio.timeout(service.settings.server.request_deadline):
+            body = await _read_limited(request, service.settings.server.max_body_size)
+    except TimeoutError:  # a client trickling its body must not hold a slot forever
+        raise OAuthError("invalid_request", "the body did not arrive in time", 408) from None
     credentials = parse_token_request(
         request.headers.get("Content-Type"),
         body,
