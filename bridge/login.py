@@ -197,8 +197,8 @@ class LoginService:
     async def _groups(self, user: UserEntry, trace: Trace) -> frozenset[str] | None:
         if not self.policy.group_policy.needs_groups:
             return None
-        if user.groups is not None:
-            groups = user.groups
+        if user.groups is not None:  # read at bind time (direct-bind mode)
+            groups = frozenset(map(normalize_dn, user.groups))
         else:
             groups = await self.group_cache.get(user.dn, lambda: self.directory.groups(user))
         trace.note(f"groups: {len(groups)}")

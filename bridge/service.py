@@ -92,6 +92,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         group_strategy=settings.groups.effective_strategy(directory.preset),
         active_directory=directory.flavor == "active_directory",
         password_policy_control=directory.preset.password_policy_control,
+        needs_groups=bool(settings.groups.allow or settings.groups.deny),
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )

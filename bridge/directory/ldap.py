@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import ldap3
 from cachetools import TTLCache
 from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
 
 from bridge.directory import ad, ppolicy
 from bridge.directory.base import Readiness, UserEntry
@@ -62,6 +63,8 @@ class LdapOptions:
     max_concurrent: int = 16
     group_base_dn: str | None = None
     password_policy_control: bool = False
+    #: group allow/deny lists are configured (direct-bind mode reads groups at bind time)
+    needs_groups: bool = True
 
 
 @dataclass
@@ -158,10 +161,16 @@ class LdapDirectory:
     # -- Directory protocol -------------------------------------------------------
     async def find(self, login: str) -> UserEntry | None:
         if self.options.bind_dn is None:
-            template = self.options.bind_template or "{login}"
-            return UserEntry(dn=template.replace("{login}", login), provisional=True)
+            return UserEntry(dn=self._bind_name(login), provisional=True)
         search_filter = self._user_filter(login)
         return await self._run(functools.partial(self._find_sync, search_filter))
+
+    def _bind_name(self, login: str) -> str:
+        """Direct-bind mode: the template filled in; a DN template gets the login escaped
+        as an RDN value (RFC 4514), exactly once, so ``a,ou=x`` cannot name another entry."""
+        template = self.options.bind_template or "{login}"
+        value = escape_rdn(login) if "=" in template else login
+        return template.replace("{login}", value)
 
     def _user_filter(self, login: str) -> str:
         """The one place a login enters a filter, escaped once (RFC 4515)."""
@@ -248,55 +257,60 @@ class LdapDirectory:
     def _read_self(
         self, connection: ldap3.Connection, user: UserEntry, server: ServerState
     ) -> UserEntry:
-        """Direct-bind mode: read our own entry with the user's own rights."""
+        """Direct-bind mode: read our own entry, and our groups, with the user's own
+        rights (there is no service account to do it)."""
+        entry = self._own_entry(connection, user, server)
+        groups = self._group_lookup(connection, entry) if self.options.needs_groups else None
+        return UserEntry(entry.dn, entry.attributes, groups, server.name)
+
+    def _own_entry(
+        self, connection: ldap3.Connection, user: UserEntry, server: ServerState
+    ) -> UserEntry:
         who = connection.extend.standard.who_am_i() if not self.options.active_directory else None
-        base = self.options.base_dn
-        attribute = "userPrincipalName" if "@" in user.dn else "sAMAccountName"
-        login = user.dn.rpartition("\\")[2] if "\\" in user.dn else user.dn
         search: tuple[str, str, str]
         if who and who.startswith("dn:"):
             search = (who[3:], "(objectClass=*)", ldap3.BASE)
         elif "=" in user.dn and "@" not in user.dn:
             search = (user.dn, "(objectClass=*)", ldap3.BASE)
         else:
-            search = (base, f"({attribute}={escape_filter_chars(login)})", ldap3.SUBTREE)
+            search = (self.options.base_dn, _self_filter(user.dn), ldap3.SUBTREE)
         connection.search(
             search[0], search[1], search[2], attributes=list(self._attributes()), size_limit=2
         )
         self.ops.add("searches")
         entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+        if len(entries) > 1:  # a UPN and someone else's sAMAccountName: the UPN wins
+            entries = [e for e in entries if _has_value(e, "userPrincipalName", user.dn)]
         if len(entries) != 1:
             raise LoginRejected(Reason.UNKNOWN_USER, "bound, but cannot read own entry")
-        entry = _entry(entries[0], server.name)
-        groups = None
-        if self.options.group_strategy == "member_of":
-            groups = frozenset(entry.attributes.get("memberOf", ()))
-        return UserEntry(entry.dn, entry.attributes, groups, server.name)
+        return _entry(entries[0], server.name)
 
     async def groups(self, user: UserEntry) -> frozenset[str]:
+        if self.options.group_strategy == "member_of":
+            return self._group_lookup(None, user)
+        return await self._run(functools.partial(self._groups_sync, user))
+
+    def _groups_sync(self, user: UserEntry, deadline: float) -> frozenset[str]:
+        return self.servers.run(
+            lambda server: self._on_server(
+                server, "search", self._service_connection, lambda c: self._group_lookup(c, user)
+            ),
+            deadline,
+        )
+
+    def _group_lookup(self, connection: ldap3.Connection | None, user: UserEntry) -> frozenset[str]:
+        """The user's groups by the configured strategy, on whichever connection may."""
         strategy = self.options.group_strategy
         if strategy == "member_of":
             return frozenset(_values(user.attributes, "memberOf"))
-        return await self._run(functools.partial(self._groups_sync, user, strategy))
-
-    def _groups_sync(
-        self, user: UserEntry, strategy: GroupStrategy, deadline: float
-    ) -> frozenset[str]:
-        def work(connection: ldap3.Connection) -> frozenset[str]:
-            self.ops.add("group_lookups")
-            if strategy == "in_chain":
-                member_filter = f"(member:{IN_CHAIN}:={escape_filter_chars(user.dn)})"
-                return frozenset(
-                    self._paged_dns(connection, f"(&(objectClass=group){member_filter})")
-                )
-            if strategy == "token_groups":
-                return self._token_groups(connection, user)
-            return self._member_walk(connection, user.dn)
-
-        return self.servers.run(
-            lambda server: self._on_server(server, "search", self._service_connection, work),
-            deadline,
-        )
+        assert connection is not None
+        self.ops.add("group_lookups")
+        if strategy == "in_chain":
+            member_filter = f"(member:{IN_CHAIN}:={escape_filter_chars(user.dn)})"
+            return frozenset(self._paged_dns(connection, f"(&(objectClass=group){member_filter})"))
+        if strategy == "token_groups":
+            return self._token_groups(connection, user)
+        return self._member_walk(connection, user.dn)
 
     def _paged_search(
         self, connection: ldap3.Connection, search_filter: str, attributes: Sequence[str]
@@ -460,6 +474,24 @@ def _values(attributes: Mapping[str, Sequence[str]], name: str) -> tuple[str, ..
         if key.lower() == name.lower():
             return tuple(values)
     return ()
+
+
+def _self_filter(bind_name: str) -> str:
+    """Find a directly bound AD user by the name it bound with.
+
+    ``CORP\\alice`` is a sAMAccountName; ``alice@corp.example`` is a userPrincipalName,
+    or AD's implicit one (sAMAccountName@dns-domain) when the attribute is not set.
+    """
+    if "@" in bind_name:
+        local = bind_name.rpartition("@")[0]
+        upn = escape_filter_chars(bind_name)
+        return f"(|(userPrincipalName={upn})(sAMAccountName={escape_filter_chars(local)}))"
+    return f"(sAMAccountName={escape_filter_chars(bind_name.rpartition(chr(92))[2])})"
+
+
+def _has_value(response: Mapping[str, Any], attribute: str, value: str) -> bool:
+    values = _entry(response, "").attributes
+    return any(v.casefold() == value.casefold() for v in _values(values, attribute))
 
 
 def _diagnostic(result: Mapping[str, Any]) -> str:
