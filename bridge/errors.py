@@ -46,7 +46,6 @@ class Reason(enum.StrEnum):
     NO_USERNAMES = "no_usernames"
     THROTTLED = "throttled"
     STALE_PASSWORD = "stale_password"
-    RENDER_FAILED = "render_failed"
 
 
 #: Refusals made by the lockout guards, without trying the password on the directory.

@@ -83,12 +83,6 @@ class GroupCache:
         self._cache[key] = groups
         return groups
 
-    def invalidate(self, user_dn: str) -> None:
-        self._cache.pop(normalize_dn(user_dn), None)
-
-    def clear(self) -> None:
-        self._cache.clear()
-
 
 def _retrieve(task: asyncio.Future[frozenset[str]]) -> None:
     """Mark a failed lookup's exception as seen even when every waiter has gone."""

@@ -15,7 +15,6 @@ from typing import Any
 
 USERNAME = "$username$"
 DISPLAY_NAME = "$displayname$"
-PLACEHOLDERS = (USERNAME, DISPLAY_NAME, "$login$", "$dn$")
 
 
 class TemplateError(ValueError):

@@ -13,7 +13,6 @@ from bridge.directory.ad import (
     account_state_reason,
     bind_failure_reason,
     escape_binary,
-    sid_to_string,
 )
 from bridge.errors import Reason
 
@@ -86,22 +85,6 @@ def sid_bytes(authority: int, *subs: int) -> bytes:
     return (
         bytes([1, len(subs)]) + authority.to_bytes(6, "big") + struct.pack(f"<{len(subs)}I", *subs)
     )
-
-
-@pytest.mark.parametrize(
-    ("raw", "text"),
-    [
-        (bytes.fromhex("010100000000000100000000"), "S-1-1-0"),  # Everyone
-        (bytes.fromhex("01020000000000052000000020020000"), "S-1-5-32-544"),  # Administrators
-        (
-            sid_bytes(5, 21, 3623811015, 3361044348, 30300820, 1013),
-            "S-1-5-21-3623811015-3361044348-30300820-1013",
-        ),
-        (sid_bytes(5, 21, 0xFFFFFFFF, 1, 2, 513), "S-1-5-21-4294967295-1-2-513"),
-    ],
-)
-def test_sid_to_string(raw: bytes, text: str) -> None:
-    assert sid_to_string(raw) == text
 
 
 def test_escape_binary() -> None:

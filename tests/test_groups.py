@@ -121,18 +121,6 @@ async def test_empty_group_set_is_cached() -> None:
     assert lookup.calls == 1
 
 
-async def test_invalidate_and_clear() -> None:
-    cache = GroupCache(ttl=60, maxsize=10)
-    lookup = Lookup({USERS})
-    await cache.get(JANE, lookup)
-    cache.invalidate("cn=JANE DOE,ou=people,dc=corp,dc=example")
-    await cache.get(JANE, lookup)
-    assert lookup.calls == 2
-    cache.clear()
-    await cache.get(JANE, lookup)
-    assert lookup.calls == 3
-
-
 async def test_concurrent_gets_share_one_lookup() -> None:
     cache = GroupCache(ttl=60, maxsize=10)
     gate = asyncio.Event()

@@ -9,7 +9,6 @@ was right (775, locked, appears always), so mapping them leaks nothing.
 from __future__ import annotations
 
 import re
-import struct
 
 from bridge.errors import Reason
 
@@ -51,14 +50,6 @@ def account_state_reason(uac: int, computed: int) -> Reason | None:
     if computed & UF_PASSWORD_EXPIRED:
         return Reason.PASSWORD_EXPIRED
     return None
-
-
-def sid_to_string(raw: bytes) -> str:
-    """Binary SID (MS-DTYP 2.4.2) to ``S-1-5-21-...`` form."""
-    revision, count = raw[0], raw[1]
-    authority = int.from_bytes(raw[2:8], "big")
-    subs = struct.unpack(f"<{count}I", raw[8 : 8 + 4 * count])
-    return "S-" + "-".join(str(x) for x in (revision, authority, *subs))
 
 
 def escape_binary(raw: bytes) -> str:

@@ -230,7 +230,8 @@ class LdapDirectory:
             if not ok:
                 result = check_result(connection, "user bind")
                 reason = stated or self._bind_reason(result)
-                raise LoginRejected(reason, _diagnostic(result), server.name, user.dn)
+                detail = _diagnostic(result) + _state_note(reason, user)
+                raise LoginRejected(reason, detail, server.name, user.dn)
             if stated is not None:  # bound, but e.g. must change the password first
                 raise LoginRejected(stated, "password policy control", server.name, user.dn)
             if user.provisional:
@@ -474,6 +475,25 @@ def _values(attributes: Mapping[str, Sequence[str]], name: str) -> tuple[str, ..
         if key.lower() == name.lower():
             return tuple(values)
     return ()
+
+
+def _state_note(reason: Reason, user: UserEntry) -> str:
+    """AD says only 52e for a wrong password on a disabled or locked account; its flags
+    tell the administrator reading the audit log that the right password would not help
+    either. The reason stays bad_password: nothing about the account leaks out."""
+    if reason is not Reason.BAD_PASSWORD:
+        return ""
+    flags = [_int(user.attributes, name) for name in _AD_STATE_ATTRIBUTES]
+    state = ad.account_state_reason(*flags)
+    return f"; the account is also {state}" if state else ""
+
+
+def _int(attributes: Mapping[str, Sequence[str]], name: str) -> int:
+    values = _values(attributes, name)
+    try:
+        return int(values[0]) if values else 0
+    except ValueError:
+        return 0
 
 
 def _self_filter(bind_name: str) -> str:
