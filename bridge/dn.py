@@ -7,6 +7,8 @@ allow/deny lists compare normalised DNs. Pure code, no ldap3: the login core use
 
 from __future__ import annotations
 
+import functools
+
 _SPECIAL = ',+"\\<>;='
 
 
@@ -69,8 +71,12 @@ def _trim(value: str) -> str:
     return value[:end]
 
 
+@functools.lru_cache(maxsize=20_000)
 def normalize_dn(dn: str) -> str:
-    """Lower-case types and values, trim spaces, canonical escapes."""
+    """Lower-case types and values, trim spaces, canonical escapes.
+
+    Pure and called several times per login (account key, group policy), so memoised.
+    """
     rdns = []
     for rdn in split_rdns(dn.lstrip()):
         attribute, sep, value = rdn.partition("=")
