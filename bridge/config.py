@@ -524,6 +524,17 @@ class _Resolver:
             return None
         return Secret(value)
 
+    def utf8(self, key: str, secret: Secret | None) -> Secret | None:
+        """LDAP sends passwords as UTF-8: a file in another encoding is a config error."""
+        if secret is None:
+            return None
+        try:
+            secret.reveal().decode("utf-8")
+        except UnicodeDecodeError:
+            self.problems.append(Problem(key, "not UTF-8 text; save the file as UTF-8"))
+            return None
+        return secret
+
     def inline(self, key: str, value: str | None) -> Secret | None:
         if value is None:
             return None
@@ -558,6 +569,7 @@ class _Resolver:
             bind = self.either(
                 "directory.bind_password", directory.bind_password, directory.bind_password_file
             )
+            bind = self.utf8("directory.bind_password_file", bind)
         result = Secrets(bind_password=bind)
         if auth.mode == "basic":
             basic = self.either("client_auth.password", auth.password, auth.password_file)

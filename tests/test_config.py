@@ -467,3 +467,11 @@ def test_load_non_toml_file(tmp_path: Path, content: bytes) -> None:
 def test_load_a_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load(tmp_path, environ={})
+
+
+def test_bind_password_file_must_be_utf8(secrets_dir: Path) -> None:
+    (secrets_dir / "ldap-bind-password").write_bytes("Pässwort".encode("latin-1"))
+    problems = problems_of(basic_doc(), secrets_dir)
+    assert [(p.key, p.message) for p in problems] == [
+        ("directory.bind_password_file", "not UTF-8 text; save the file as UTF-8")
+    ]
