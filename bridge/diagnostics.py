@@ -40,6 +40,7 @@ from bridge.errors import ConfigError
 from bridge.login import Accepted, Outcome, Rejected, Trace
 from bridge.response import Identity, render
 from bridge.service import Service, build_service
+from bridge.tls import check_tls
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -60,7 +61,9 @@ def _say(text: str = "") -> None:
 
 
 def _build(config: Config) -> Service | None:
+    """The Service ``serve`` would run, after the same TLS check ``serve`` does."""
     try:
+        check_tls(config)
         return build_service(config)
     except ConfigError as exc:
         print("ringotel-bridge: invalid configuration:", file=sys.stderr)

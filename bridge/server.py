@@ -10,54 +10,24 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
-from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from bridge import systemd
-from bridge.config import Config, ServerSettings
-from bridge.errors import ConfigError, DirectoryUnavailable, Problem
+from bridge.config import Config
+from bridge.errors import DirectoryUnavailable
 from bridge.runtime import Runtime
 from bridge.service import Service, check_lockout_budget
+from bridge.tls import check_tls, checked_tls_context, load_certificates
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
 
 _log = structlog.get_logger("bridge.server")
 
-MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
 #: What aiohttp's own shutdown waits after our drain: the drain already waited up to
 #: ``drain_timeout``, so a second full wait would only double the stop time.
 CLOSE_GRACE = 1.0
-
-
-def tls_context(settings: ServerSettings, files: dict[str, Path]) -> ssl.SSLContext | None:
-    if settings.tls_cert_file is None:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(MODERN_CIPHERS)
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    load_certificates(context, files)
-    return context
-
-
-def load_certificates(context: ssl.SSLContext, files: dict[str, Path]) -> None:
-    """(Re)load the chain into an existing context; new handshakes use it at once."""
-    context.load_cert_chain(files["server.tls_cert_file"], files["server.tls_key_file"])
-
-
-def check_tls(config: Config) -> None:
-    """Load the configured certificate into a scratch context: a reload check.
-
-    Loading straight into the live context could leave it half-replaced (a new chain
-    with the old key) when the key does not match; so a new pair is tried first and
-    the whole reload is refused when it does not load.
-    """
-    try:
-        tls_context(config.settings.server, dict(config.files))
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError([Problem("server.tls_cert_file", f"cannot load: {exc}")]) from None
 
 
 def _host_port(sockname: object) -> str:
@@ -74,7 +44,7 @@ class Server:
         self._main: web.AppRunner | None = None
         self._ops: web.AppRunner | None = None
         self._sites: list[web.TCPSite] = []
-        self._tls = tls_context(config.settings.server, dict(config.files))
+        self._tls = checked_tls_context(config)
         self._listen = config.settings.server.listen
         self._ops_listen = config.settings.server.ops_listen
         self.runtime.checks.append(check_tls)

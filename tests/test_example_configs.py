@@ -197,6 +197,13 @@ CASES: dict[str, tuple[str, list[str]]] = {
         GOOD.replace('"users.toml"', '"bad-users.toml"'),
         ["users[0].password_hash: not an argon2 hash"],
     ),
+    "tls_pair_does_not_load": (
+        GOOD.replace(
+            'ops_listen = ""',
+            'ops_listen = ""\ntls_cert_file = "cert.pem"\ntls_key_file = "key.pem"',
+        ),
+        ["server.tls_cert_file: cannot load"],
+    ),
 }
 
 
@@ -211,6 +218,9 @@ def cli_results(
         (base / name).chmod(mode)
     shutil.copy(ROOT / "config" / "demo-users.toml", base / "users.toml")
     (base / "bad-users.toml").write_text('[[users]]\nlogin = "x"\npassword_hash = "{SSHA}x"\n')
+    (base / "cert.pem").write_text("not a certificate\n")
+    (base / "key.pem").write_text("not a key\n")
+    (base / "key.pem").chmod(0o600)
     processes: dict[str, subprocess.Popen[str]] = {}
     for name, (text, _) in CASES.items():
         path = base / f"{name}.toml"
