@@ -25,6 +25,8 @@ from bridge.web.ops import create_ops_app
 
 _log = structlog.get_logger("bridge.server")
 
+#: Exit status when a listener cannot be bound (systemd's Restart=on-failure retries).
+EXIT_CANNOT_LISTEN = 1
 #: What aiohttp's own shutdown waits after our drain: the drain already waited up to
 #: ``drain_timeout``, so a second full wait would only double the stop time.
 CLOSE_GRACE = 1.0
@@ -163,7 +165,12 @@ async def serve(config: Config) -> int:
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     loop.add_signal_handler(signal.SIGTERM, server.stop_event.set)
     loop.add_signal_handler(signal.SIGINT, server.stop_event.set)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:  # port taken, address not on this host, no permission
+        _log.error("cannot_listen", detail=str(exc), listen=list(config.settings.server.listen))
+        await server.stop()
+        return EXIT_CANNOT_LISTEN
     await server.directory_check()
     systemd.ready(f"listening on {', '.join(server.addresses)}")
     started = True

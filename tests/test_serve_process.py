@@ -12,6 +12,8 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -274,3 +276,24 @@ def test_systemd_notifications_follow_the_life_cycle(
         assert next_message(listener) == {"READY": "1", "STATUS": "reloaded"}
         assert bridge.stop() == 0
         assert next_message(listener) == {"STOPPING": "1"}
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_traceback(
+    raw: dict[str, Any], config_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        write_config(config_path, deep_merge(raw, {"server": {"listen": [f"127.0.0.1:{port}"]}}))
+        result = subprocess.run(
+            [sys.executable, "-m", "bridge", "--config", str(config_path), "serve"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert '"event": "cannot_listen"' in result.stdout
+    assert "address already in use" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
