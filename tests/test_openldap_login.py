@@ -274,3 +274,18 @@ async def test_password_policy_states_deny_with_their_reason(
     assert (status, body) == (403, DENIED)
     events = [e for e in log_events(log_stream) if e["event"] == "login"]
     assert events[-1]["reason"] == reason
+
+
+async def test_a_client_outside_allowed_clients_gets_403_for_anything(
+    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+) -> None:
+    config = make_config(raw, server={**raw["server"], "allowed_clients": ["10.0.0.0/8"]})
+    client = await bridge_client(config)
+    jane = people.PEOPLE["jdoe"]
+    assert await login(client, "jdoe", jane.password) == (403, DENIED)
+    for method, path in (("GET", "/auth"), ("POST", "/nope"), ("POST", "/oauth/token")):
+        response = await client.request(method, path, data=b"{", headers={"Authorization": AUTH})
+        assert (response.status, await response.json()) == (403, DENIED)
+    events = [e["event"] for e in log_events(log_stream)]
+    assert events.count("client_not_allowed") == 4
+    assert "login" not in events  # nothing was read, nobody was asked
