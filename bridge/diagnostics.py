@@ -27,6 +27,7 @@ from cryptography import x509
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from bridge.answers import Answer, answer
 from bridge.config import Config, Settings
 from bridge.directory.ldap import LdapDirectory, LdapOptions
 from bridge.directory.ldap_transport import (
@@ -34,12 +35,13 @@ from bridge.directory.ldap_transport import (
     ServerState,
     TransportFailure,
     describe_tls_error,
-    make_server,
+    entries,
+    result_text,
 )
 from bridge.errors import ConfigError
 from bridge.login import Accepted, Outcome, Rejected, Trace
-from bridge.response import Identity, render
 from bridge.service import Service, build_service
+from bridge.throttle import lockout_budget_problem
 from bridge.tls import check_tls
 
 EXIT_OK = 0
@@ -47,8 +49,6 @@ EXIT_DENIED = 1
 EXIT_FAILED = 2
 #: Searched for by ``--connect``: proves the filter and base DN work, matches nobody.
 DUMMY_LOGIN = "ringotel-bridge-connect-check"
-DENIED_BODY = {"error": "access_denied"}
-UNAVAILABLE_BODY = {"error": "directory_unavailable"}
 _PROBE_ERRORS: tuple[type[BaseException], ...] = (
     *TRANSPORT_ERRORS,
     TransportFailure,
@@ -136,9 +136,9 @@ async def _connect(service: Service) -> int:
         return EXIT_OK
     max_failures = service.settings.protection.max_failures
     failed = False
-    for url in directory.options.urls:
-        probe = await asyncio.to_thread(probe_server, url, directory.options, max_failures)
-        _say(f"{url}:")
+    for state in directory.servers.servers:
+        probe = await asyncio.to_thread(probe_server, state, directory.options, max_failures)
+        _say(f"{state.url}:")
         for line in probe.lines:
             _say(f"  {line}")
         if probe.failures:
@@ -161,10 +161,9 @@ class Probe:
     failures: list[str] = field(default_factory=list)
 
 
-def probe_server(url: str, options: LdapOptions, max_failures: int) -> Probe:
+def probe_server(state: ServerState, options: LdapOptions, max_failures: int) -> Probe:
     """Connect, show TLS, bind the service account, read the RootDSE, run the filter."""
-    probe = Probe(url)
-    state = ServerState(url, make_server(url, options.transport), options.transport)
+    probe = Probe(state.url)
     try:
         connection = state.open(None, None)
     except _PROBE_ERRORS as exc:
@@ -196,7 +195,7 @@ def _probe_connected(
         return
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
-            f"service account bind failed: {_result_text(connection.result)}; "
+            f"service account bind failed: {result_text(connection.result)}; "
             "check directory.bind_dn and its password"
         )
         return
@@ -235,7 +234,7 @@ def _read_root_dse(
 ) -> None:
     attributes = _read_entry(connection, "", list(_ROOT_DSE))
     if attributes is None:
-        probe.lines.append(f"RootDSE: not readable ({_result_text(connection.result)})")
+        probe.lines.append(f"RootDSE: not readable ({result_text(connection.result)})")
         return
     for name in _ROOT_DSE:
         values = attributes.get(name)
@@ -250,10 +249,10 @@ def _read_entry(
     connection: ldap3.Connection, dn: str, attributes: Sequence[str]
 ) -> Mapping[str, list[Any]] | None:
     connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
-    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-    if not entries:
+    matches = entries(connection)
+    if not matches:
         return None
-    found = entries[0].get("attributes", {})
+    found = matches[0].get("attributes", {})
     return {name: value if isinstance(value, list) else [value] for name, value in found.items()}
 
 
@@ -268,11 +267,9 @@ def _lockout(connection: ldap3.Connection, domain: str, max_failures: int, probe
     probe.lines.append(
         f"domain lockoutThreshold: {threshold} (protection.max_failures = {max_failures})"
     )
-    if threshold and max_failures >= threshold:
-        probe.failures.append(
-            f"protection.max_failures ({max_failures}) must be below the domain "
-            f"lockoutThreshold ({threshold}), or stale passwords in apps lock accounts"
-        )
+    problem = lockout_budget_problem(max_failures, threshold)
+    if problem:
+        probe.failures.append(problem)
 
 
 def _run_user_filter(connection: ldap3.Connection, options: LdapOptions, probe: Probe) -> None:
@@ -283,20 +280,13 @@ def _run_user_filter(connection: ldap3.Connection, options: LdapOptions, probe: 
     result = connection.result or {}
     if result.get("result") not in (0, 4):
         probe.failures.append(
-            f"user search under {options.base_dn!r} failed: {_result_text(result)}"
+            f"user search under {options.base_dn!r} failed: {result_text(result)}"
         )
         return
-    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+    matches = entries(connection)
     probe.lines.append(
-        f"user filter: OK, {len(entries)} entries for the dummy login {DUMMY_LOGIN!r}"
+        f"user filter: OK, {len(matches)} entries for the dummy login {DUMMY_LOGIN!r}"
     )
-
-
-def _result_text(result: Mapping[str, Any] | None) -> str:
-    result = result or {}
-    message = str(result.get("message") or "").strip()
-    description = result.get("description", "no result")
-    return f"{description}: {message}" if message else str(description)
 
 
 # -- test-login -----------------------------------------------------------------------
@@ -309,12 +299,7 @@ async def test_login(config: Config, login: str, password_stdin: bool) -> int:
     trace = Trace()
     deadline = config.settings.server.request_deadline
     try:
-        async with asyncio.timeout(deadline):
-            outcome: Outcome = await service.login.login(login, password, trace)
-    except TimeoutError:
-        _print_steps(login, trace)
-        _say(f"UNAVAILABLE: no answer within the {deadline:g}s request deadline")
-        return EXIT_FAILED
+        outcome = await service.login.login(login, password, trace, deadline)
     finally:
         await service.close()
     _print_steps(login, trace)
@@ -345,23 +330,22 @@ def _report(service: Service, outcome: Outcome) -> int:
         _say(f"  groups: {groups}")
         _say(f"  usernames: {', '.join(outcome.usernames)}")
         _say(f"  display name: {outcome.display_name}")
-        identity = Identity(outcome.usernames, outcome.display_name, outcome.login, outcome.dn)
-        _ringotel_gets(200, render(service.template, identity))
+        _ringotel_gets(answer(service.template, outcome))
         return EXIT_OK
     if isinstance(outcome, Rejected):
         _say(f"DENIED: {outcome.reason}" + (f" ({outcome.detail})" if outcome.detail else ""))
         if outcome.dn:
             _say(f"  DN: {outcome.dn}")
-        _ringotel_gets(403, DENIED_BODY)
+        _ringotel_gets(answer(service.template, outcome))
         return EXIT_DENIED
     where = f"{outcome.server}: " if outcome.server else ""
     kind = "MISCONFIGURED" if outcome.misconfigured else "UNAVAILABLE"
     _say(f"{kind}: {where}{outcome.detail}")
-    _ringotel_gets(503, UNAVAILABLE_BODY)
+    _ringotel_gets(answer(service.template, outcome))
     return EXIT_FAILED
 
 
-def _ringotel_gets(status: int, body: object) -> None:
+def _ringotel_gets(reply: Answer) -> None:
     """The body exactly as aiohttp's json_response serialises it."""
-    _say(f"Ringotel would get HTTP {status} with:")
-    _say(json.dumps(body))
+    _say(f"Ringotel would get HTTP {reply.status} with:")
+    _say(json.dumps(reply.body))

@@ -7,6 +7,7 @@ kept apart all the way up: Accepted, Rejected(reason), Unavailable. Only the thi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,10 +101,21 @@ class LoginService:
             TTLCache(user_cache_size, user_cache_ttl, timer=clock) if user_cache_ttl > 0 else None
         )
 
-    async def login(self, typed: str, password: str, trace: Trace | None = None) -> Outcome:
+    async def login(
+        self,
+        typed: str,
+        password: str,
+        trace: Trace | None = None,
+        deadline: float | None = None,
+    ) -> Outcome:
+        """Decide one login; with ``deadline`` (seconds), no answer in time is Unavailable."""
         trace = trace if trace is not None else Trace()
         try:
-            return await self._login(typed, password, trace)
+            async with asyncio.timeout(deadline):
+                return await self._login(typed, password, trace)
+        except TimeoutError:
+            trace.note("request deadline reached")
+            return Unavailable(f"no answer within the request deadline ({deadline}s)", typed)
         except LoginRejected as exc:
             trace.note(f"refused: {exc.reason}")
             return Rejected(exc.reason, typed, exc.detail, dn=exc.dn, server=exc.server)

@@ -25,7 +25,7 @@ from bridge.login import LoginPolicy, LoginService
 from bridge.logins import LoginRules
 from bridge.oauth import ClientFailureLimiter, ClientRegistry
 from bridge.observability.metrics import Metrics
-from bridge.throttle import Throttle
+from bridge.throttle import Throttle, lockout_budget_problem
 from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
 from bridge.usernames import Rule
 
@@ -215,15 +215,12 @@ async def check_lockout_budget(service: Service) -> int | None:
         return None
     threshold = await directory.lockout_threshold()
     budget = service.settings.protection.max_failures
-    if threshold and budget >= threshold:
+    problem = lockout_budget_problem(budget, threshold)
+    if problem:
         _log.warning(
             "lockout_budget_too_high",
             lockout_threshold=threshold,
             max_failures=budget,
-            reason=(
-                f"protection.max_failures ({budget}) >= the domain's lockoutThreshold "
-                f"({threshold}): set protection.max_failures below {threshold}, or retried "
-                "wrong passwords can lock accounts"
-            ),
+            reason=problem,
         )
     return threshold

@@ -86,3 +86,17 @@ class Throttle:
         if budget is None or self._clock() >= budget.window_ends:
             return 0
         return budget.failures
+
+
+def lockout_budget_problem(max_failures: int, lockout_threshold: int | None) -> str | None:
+    """What is wrong when the failure budget reaches the domain's lockout threshold.
+
+    0 or None means the domain never locks accounts, so any budget is safe.
+    """
+    if not lockout_threshold or max_failures < lockout_threshold:
+        return None
+    return (
+        f"protection.max_failures ({max_failures}) reaches the domain's lockoutThreshold "
+        f"({lockout_threshold}): set protection.max_failures below {lockout_threshold}, or "
+        "apps retrying a stale password and people guessing can lock accounts"
+    )

@@ -167,3 +167,17 @@ def test_memory_is_bounded(clock: FakeClock) -> None:
     assert throttle.check("user0", "guess-5") is None
     assert throttle.failures("user299") == 6
     assert throttle.check("user299", "guess-5") is Reason.STALE_PASSWORD
+
+
+@pytest.mark.parametrize(
+    ("budget", "threshold", "problem"),
+    [(5, 6, False), (6, 6, True), (9, 6, True), (50, 0, False), (5, None, False)],
+)
+def test_lockout_budget_problem(budget: int, threshold: int | None, problem: bool) -> None:
+    """One rule for start-up and check-config: the budget must stay below the threshold."""
+    from bridge.throttle import lockout_budget_problem
+
+    text = lockout_budget_problem(budget, threshold)
+    assert (text is not None) == problem
+    if text:
+        assert f"set protection.max_failures below {threshold}" in text

@@ -31,6 +31,8 @@ from bridge.directory.ldap_transport import (
     TransportOptions,
     check_result,
     close_connection,
+    entries,
+    result_text,
 )
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.presets import GroupStrategy
@@ -190,14 +192,14 @@ class LdapDirectory:
             self.ops.add("searches")
             self._observe(server, "search", started, True)
             result = check_result(connection, "user search")
-            entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-            if result.get("result") not in (0, 4) and not entries:
+            matches = entries(connection)
+            if result.get("result") not in (0, 4) and not matches:
                 _explain_search_failure(result, server.name)
-            if len(entries) > 1:
-                raise LoginRejected(Reason.AMBIGUOUS_USER, f"{len(entries)}+ entries match")
-            if not entries:
+            if len(matches) > 1:
+                raise LoginRejected(Reason.AMBIGUOUS_USER, f"{len(matches)}+ entries match")
+            if not matches:
                 return None
-            return _entry(entries[0], server.name)
+            return _entry(matches[0], server.name)
 
         return self.servers.run(
             lambda server: self._on_server(
@@ -230,7 +232,7 @@ class LdapDirectory:
             if not ok:
                 result = check_result(connection, "user bind")
                 reason = stated or self._bind_reason(result)
-                detail = _diagnostic(result) + _state_note(reason, user)
+                detail = result_text(result) + _state_note(reason, user)
                 raise LoginRejected(reason, detail, server.name, user.dn)
             if stated is not None:  # bound, but e.g. must change the password first
                 raise LoginRejected(stated, "password policy control", server.name, user.dn)
@@ -279,12 +281,12 @@ class LdapDirectory:
             search[0], search[1], search[2], attributes=list(self._attributes()), size_limit=2
         )
         self.ops.add("searches")
-        entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-        if len(entries) > 1:  # a UPN and someone else's sAMAccountName: the UPN wins
-            entries = [e for e in entries if _has_value(e, "userPrincipalName", user.dn)]
-        if len(entries) != 1:
+        matches = entries(connection)
+        if len(matches) > 1:  # a UPN and someone else's sAMAccountName: the UPN wins
+            matches = [e for e in matches if _has_value(e, "userPrincipalName", user.dn)]
+        if len(matches) != 1:
             raise LoginRejected(Reason.UNKNOWN_USER, "bound, but cannot read own entry")
-        return _entry(entries[0], server.name)
+        return _entry(matches[0], server.name)
 
     async def groups(self, user: UserEntry) -> frozenset[str]:
         if self.options.group_strategy == "member_of":
@@ -338,7 +340,7 @@ class LdapDirectory:
             result = check_result(connection, "group search")
             if result.get("result") != 0:
                 _explain_search_failure(result, str(connection.server.name))
-            found += [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+            found += entries(connection)
             controls = result.get("controls", {}) or {}
             cookie = controls.get(_PAGED_RESULTS, {}).get("value", {}).get("cookie")
             if not cookie:
@@ -353,10 +355,10 @@ class LdapDirectory:
         self.ops.add("searches")
         self.ops.add("group_searches")
         check_result(connection, "tokenGroups read")
-        entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-        if not entries:
+        matches = entries(connection)
+        if not matches:
             return frozenset()
-        sids: list[bytes] = list(entries[0].get("raw_attributes", {}).get("tokenGroups", []))
+        sids: list[bytes] = list(matches[0].get("raw_attributes", {}).get("tokenGroups", []))
         known: dict[bytes, str | None] = {}
         with self._sid_lock:  # cachetools caches are not thread-safe; we run in the pool
             for sid in sids:
@@ -435,10 +437,9 @@ class LdapDirectory:
                 )
                 self.ops.add("searches")
                 check_result(connection, "lockoutThreshold read")
-                for entry in connection.response or []:
-                    if entry.get("type") == "searchResEntry":
-                        values = _values(_entry(entry, "").attributes, "lockoutThreshold")
-                        return int(values[0]) if values else None
+                for entry in entries(connection):
+                    values = _values(_entry(entry, "").attributes, "lockoutThreshold")
+                    return int(values[0]) if values else None
                 return None
 
             return self.servers.run(
@@ -514,13 +515,6 @@ def _has_value(response: Mapping[str, Any], attribute: str, value: str) -> bool:
     return any(v.casefold() == value.casefold() for v in _values(values, attribute))
 
 
-def _diagnostic(result: Mapping[str, Any]) -> str:
-    """``description: message``, or just the description when the server said nothing."""
-    message = str(result.get("message") or "").strip().rstrip("\x00").strip()
-    text = f"{result.get('description')}: {message}" if message else str(result.get("description"))
-    return text[:200]
-
-
 def _explain_search_failure(result: Mapping[str, Any], server: str) -> None:
     """Answers only a config change fixes become DirectoryMisconfigured, saying what to set."""
     code = result.get("result")
@@ -533,13 +527,13 @@ def _explain_search_failure(result: Mapping[str, Any], server: str) -> None:
         )
     if code == 32:  # noSuchObject
         raise DirectoryMisconfigured(
-            f"directory.base_dn does not exist ({_diagnostic(result)})", server
+            f"directory.base_dn does not exist ({result_text(result)})", server
         )
     if code == 50:
         raise DirectoryMisconfigured(
-            f"the service account may not search ({_diagnostic(result)})", server
+            f"the service account may not search ({result_text(result)})", server
         )
-    raise TransportFailure(f"search: {_diagnostic(result)}")
+    raise TransportFailure(f"search: {result_text(result)}")
 
 
 def _referrals(result: Mapping[str, Any]) -> str:

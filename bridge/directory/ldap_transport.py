@@ -14,13 +14,12 @@ Everything here blocks and runs in the directory executor, never on the event lo
 
 from __future__ import annotations
 
-import functools
 import math
 import queue
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -111,8 +110,9 @@ class ServerState:
     """One directory server and its two connection pools."""
 
     url: str
-    server: ldap3.Server
     options: TransportOptions
+    #: the verifying client context, shared by the servers of one config (None: no TLS)
+    tls: ssl.SSLContext | None = None
     down_until: float = 0.0
     last_error: str = ""
     _search: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
@@ -132,7 +132,7 @@ class ServerState:
         # A fresh ldap3.Server each time: ldap3 remembers a refused address as unusable
         # and would keep failing after the server came back.
         connection = ldap3.Connection(
-            make_server(self.url, self.options),
+            make_server(self.url, self.options, self.tls),
             user=user,
             password=password,
             authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
@@ -148,7 +148,7 @@ class ServerState:
             connection.open(read_server_info=False)
             with self._lock:
                 self.opened += 1
-            if self.options.start_tls and not self.server.ssl and not connection.start_tls():
+            if self.options.start_tls and not connection.server.ssl and not connection.start_tls():
                 raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
         except BaseException:
             close_connection(connection)  # ldap3 leaves the socket of a failed open behind
@@ -256,9 +256,9 @@ class VerifiedTls(ldap3.Tls):
         )
 
 
-@functools.lru_cache(maxsize=32)
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """One verifying client context per trust anchor, shared by every connection."""
+    """The verifying client context: built once per loaded config and shared by every
+    connection, so a reload (not a restart) is what picks up a replaced CA file."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = True
@@ -266,13 +266,21 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-def make_server(url: str, options: TransportOptions) -> ldap3.Server:
+def needs_tls(url: str, options: TransportOptions) -> bool:
+    return urlsplit(url).scheme == "ldaps" or options.start_tls
+
+
+def make_server(
+    url: str, options: TransportOptions, context: ssl.SSLContext | None
+) -> ldap3.Server:
     parts = urlsplit(url)
     use_ssl = parts.scheme == "ldaps"
     host = parts.hostname or ""
     tls = None
-    if use_ssl or options.start_tls:
-        tls = VerifiedTls(tls_context(options.ca_file), options.tls_server_name or host)
+    if needs_tls(url, options):
+        if context is None:
+            raise TransportFailure(f"{url}: TLS is required but no TLS context was built")
+        tls = VerifiedTls(context, options.tls_server_name or host)
     return ldap3.Server(
         host,
         port=parts.port or (636 if use_ssl else 389),
@@ -293,7 +301,8 @@ class ServerList:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options
-        self.servers = [ServerState(url, make_server(url, options), options) for url in urls]
+        tls = tls_context(options.ca_file) if any(needs_tls(u, options) for u in urls) else None
+        self.servers = [ServerState(url, options, tls) for url in urls]
         #: cool-downs are measured on this clock; a test may swap it for a fake one
         self.clock = clock
         self.on_state: Callable[[ServerState, bool], None] = lambda server, up: None
@@ -353,6 +362,19 @@ def _is_tls(exc: BaseException) -> bool:
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def entries(connection: ldap3.Connection) -> list[dict[str, Any]]:
+    """The entries of the last search; referrals (searchResRef) are never followed."""
+    return [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+
+
+def result_text(result: Mapping[str, Any] | None) -> str:
+    """``description: message``, or the description alone when the server said nothing."""
+    result = result or {}
+    message = str(result.get("message") or "").strip().rstrip("\x00").strip()
+    description = str(result.get("description", "no result"))
+    return (f"{description}: {message}" if message else description)[:200]
 
 
 def check_result(connection: ldap3.Connection, what: str) -> dict[str, Any]:

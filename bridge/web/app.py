@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from bridge.answers import DENIED, answer
 from bridge.client_auth import ClientAuthFailed
 from bridge.errors import THROTTLE_REASONS, InvalidRequest
-from bridge.login import Accepted, Outcome, Rejected, Trace, Unavailable
+from bridge.login import Outcome, Rejected, Trace
 from bridge.observability import audit
-from bridge.response import Identity, render
 from bridge.runtime import Runtime
 from bridge.service import Service
 from bridge.web import netguard
@@ -28,10 +28,6 @@ from bridge.web.middlewares import error_middleware, request_id_middleware
 from bridge.web.oauth_handler import token_endpoint
 
 _log = structlog.get_logger("bridge.web")
-
-DENIED = {"error": "access_denied"}
-UNAVAILABLE = {"error": "directory_unavailable"}
-RETRY_AFTER = "5"
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
@@ -116,7 +112,8 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     )
     trace = Trace()
     started = time.monotonic()
-    outcome = await _decide(service, fields.username, fields.password, trace)
+    deadline = settings.server.request_deadline
+    outcome = await service.login.login(fields.username, fields.password, trace, deadline)
     latency = time.monotonic() - started
     audit.audit_login(outcome, trace, latency, netguard.client_address(request, settings.server))
     kind, reason = audit.reason_label(outcome)
@@ -126,23 +123,9 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     return _answer(service, outcome)
 
 
-async def _decide(service: Service, username: str, password: str, trace: Trace) -> Outcome:
-    deadline = service.settings.server.request_deadline
-    try:
-        async with asyncio.timeout(deadline):
-            return await service.login.login(username, password, trace)
-    except TimeoutError:
-        trace.note("request deadline reached")
-        return Unavailable(f"no answer within the {deadline:g}s request deadline", username)
-
-
 def _answer(service: Service, outcome: Outcome) -> web.Response:
-    if isinstance(outcome, Accepted):
-        identity = Identity(outcome.usernames, outcome.display_name, outcome.login, outcome.dn)
-        return web.json_response(render(service.template, identity), status=200)
-    if isinstance(outcome, Rejected):
-        return web.json_response(DENIED, status=403)
-    return web.json_response(UNAVAILABLE, status=503, headers={"Retry-After": RETRY_AFTER})
+    reply = answer(service.template, outcome)
+    return web.json_response(reply.body, status=reply.status, headers=dict(reply.headers))
 
 
 def create_app(runtime: Runtime) -> web.Application:
