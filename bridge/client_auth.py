@@ -16,15 +16,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 REALM = "ringotel-bridge"
+#: Token failures that are Ringotel's normal life, not somebody guessing.
+NOT_GUESSES = frozenset({"expired", "not_yet_valid"})
 
 
 class ClientAuthFailed(Exception):
-    """Missing or wrong client credentials: 401 with ``www_authenticate``."""
+    """Missing or wrong client credentials: 401 with ``www_authenticate``.
 
-    def __init__(self, reason: str, www_authenticate: str) -> None:
+    ``reason`` is a short label (metrics, log), ``detail`` the token verifier's finer
+    reason, and ``guess`` whether it counts against the source address's failure
+    budget: credentials that were presented and wrong count; a missing header, or a
+    token of ours that merely expired (Ringotel then fetches a new one), do not.
+    """
+
+    def __init__(
+        self, reason: str, www_authenticate: str, detail: str = "", guess: bool = True
+    ) -> None:
         self.reason = reason
         self.www_authenticate = www_authenticate
-        super().__init__(reason)
+        self.detail = detail
+        self.guess = guess
+        super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
 class TokenVerifier(Protocol):
@@ -60,7 +72,7 @@ class BasicAuth:
         challenge = f'Basic realm="{REALM}", charset="UTF-8"'
         value = _scheme(header, "Basic")
         if value is None:
-            raise ClientAuthFailed("missing", challenge)
+            raise ClientAuthFailed("missing", challenge, guess=False)
         try:
             user, sep, password = base64.b64decode(value, validate=True).partition(b":")
         except (binascii.Error, ValueError):
@@ -81,7 +93,7 @@ class BearerAuth:
     def authenticate(self, header: str | None) -> str:
         value = _scheme(header, "Bearer")
         if not value:
-            raise ClientAuthFailed("missing", f'Bearer realm="{REALM}"')
+            raise ClientAuthFailed("missing", f'Bearer realm="{REALM}"', guess=False)
         if not constant_time_in(value.encode("utf-8", "surrogateescape"), self.tokens):
             raise ClientAuthFailed("wrong_token", f'Bearer realm="{REALM}", error="invalid_token"')
         return self.client_id
@@ -95,14 +107,16 @@ class OAuth2Auth:
     def authenticate(self, header: str | None) -> str:
         value = _scheme(header, "Bearer")
         if not value:
-            raise ClientAuthFailed("missing", f'Bearer realm="{REALM}"')
+            raise ClientAuthFailed("missing", f'Bearer realm="{REALM}"', guess=False)
         try:
             return self.verifier.verify_client(value)
         except ValueError as exc:
             raise ClientAuthFailed(
-                f"invalid_token:{exc}",
+                "invalid_token",
                 f'Bearer realm="{REALM}", error="invalid_token", '
                 'error_description="the access token is invalid or expired"',
+                detail=str(exc),
+                guess=str(exc) not in NOT_GUESSES,
             ) from None
 
 

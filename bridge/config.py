@@ -38,6 +38,9 @@ from bridge.errors import ConfigError, Problem
 from bridge.presets import PRESETS, Flavor, GroupStrategy, Preset
 
 DEFAULT_CONFIG_PATH = Path("/etc/ringotel-bridge/bridge.toml")
+#: Shortest Basic password, Bearer token or client secret accepted (HS256 keys: 32,
+#: checked where keys are loaded).
+MIN_CLIENT_SECRET = 16
 CONFIG_ENV = "RINGOTEL_BRIDGE_CONFIG"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -191,8 +194,6 @@ class ClientAuthSettings(_Section):
     verification_key_files: tuple[Path, ...] = ()
     issuer: str = "ringotel-bridge"
     audience: str = "ringotel-bridge"
-    max_failures: int = Field(10, ge=1)
-    failure_window: Duration = 900.0
 
     @field_validator("token_path")
     @classmethod
@@ -253,6 +254,8 @@ class DirectorySettings(_Section):
     server_cooldown: Duration = 30.0
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0
+    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default)
+    password_policy_dn: str | None = None
     users_file: Path | None = None
 
     @model_validator(mode="after")
@@ -346,11 +349,21 @@ class ResponseSettings(_Section):
 
 
 class ProtectionSettings(_Section):
-    """``[protection]``: keep AD accounts from locking and the DCs from overload."""
+    """``[protection]``: keep AD accounts from locking, secrets from being guessed, and
+    the DCs from overload."""
 
+    #: wrong passwords per login (and per account) before the bridge stops asking; each
+    #: account is also held below its own directory lockout threshold
     max_failures: int = Field(5, ge=1, le=1000)
-    failure_window: Duration = 900.0
+    #: sliding: a failure counts until this long after the *last* one; AD's default
+    #: lockout observation window is 30 minutes
+    failure_window: Duration = 1800.0
     stale_password_ttl: Duration = 900.0
+    #: wrong client credentials (Basic, Bearer, token endpoint) per source address
+    client_max_failures: int = Field(10, ge=1, le=10_000)
+    client_failure_window: Duration = 900.0
+    #: the guard's HMAC key; relative: under $STATE_DIRECTORY, else beside the config
+    key_file: Path = Path("guard-key")
     max_concurrent_directory_ops: int = Field(16, ge=1, le=1024)
     user_cache_ttl: OptionalDuration = 60.0
     max_tracked_logins: int = Field(100_000, ge=100)
@@ -454,9 +467,22 @@ def from_mapping(
     resolver = _Resolver(base_dir, environ.get("CREDENTIALS_DIRECTORY"))
     secrets = resolver.secrets(settings)
     files = resolver.plain_files(settings)
+    files["protection.key_file"] = _state_path(
+        settings.protection.key_file, base_dir, environ.get("STATE_DIRECTORY")
+    )
     if resolver.problems:
         raise ConfigError(resolver.problems)
     return Config(settings, secrets, source, tuple(resolver.warnings), files)
+
+
+def _state_path(path: Path, base_dir: Path, state_directory: str | None) -> Path:
+    """State the bridge writes itself: under systemd's ``StateDirectory=`` when set
+    (the config folder is read-only there), else beside the config."""
+    if path.is_absolute():
+        return path
+    if state_directory:
+        return Path(state_directory.split(":")[0]) / path
+    return base_dir / path
 
 
 def _problems(exc: ValidationError) -> list[Problem]:
@@ -541,19 +567,37 @@ class _Resolver:
         self.warnings.append(f"{key} is inline in the config; use {key}_file in production")
         return Secret(value.encode("utf-8"))
 
-    def either(self, key: str, inline: str | None, path: Path | None) -> Secret | None:
+    def either(
+        self, key: str, inline: str | None, path: Path | None, minimum: int = 0
+    ) -> Secret | None:
         if inline is not None and path is not None:
             self.problems.append(Problem(key, f"set either {key} or {key}_file, not both"))
             return None
         if path is not None:
-            return self.read_secret(f"{key}_file", path)
-        return self.inline(key, inline)
+            return self.long_enough(f"{key}_file", self.read_secret(f"{key}_file", path), minimum)
+        return self.long_enough(key, self.inline(key, inline), minimum)
+
+    def long_enough(self, key: str, secret: Secret | None, minimum: int) -> Secret | None:
+        """A guessable client secret is refused: the bridge answers anyone who reaches it."""
+        if secret is not None and len(secret.reveal()) < minimum:
+            self.problems.append(
+                Problem(
+                    key,
+                    f"shorter than {minimum} bytes; use a random secret, e.g. "
+                    "head -c 24 /dev/urandom | base64",
+                )
+            )
+            return None
+        return secret
 
     def many(
-        self, key: str, inline: str | None, one: Path | None, more: Sequence[Path]
+        self, key: str, inline: str | None, one: Path | None, more: Sequence[Path], minimum: int
     ) -> tuple[Secret, ...]:
-        found = [self.either(key, inline, one)] if (inline or one) else []
-        found += [self.read_secret(f"{key}_files[{i}]", p) for i, p in enumerate(more)]
+        found = [self.either(key, inline, one, minimum)] if (inline or one) else []
+        found += [
+            self.long_enough(f"{key}_files[{i}]", self.read_secret(f"{key}_files[{i}]", p), minimum)
+            for i, p in enumerate(more)
+        ]
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
@@ -572,10 +616,18 @@ class _Resolver:
             bind = self.utf8("directory.bind_password_file", bind)
         result = Secrets(bind_password=bind)
         if auth.mode == "basic":
-            basic = self.either("client_auth.password", auth.password, auth.password_file)
+            basic = self.either(
+                "client_auth.password", auth.password, auth.password_file, MIN_CLIENT_SECRET
+            )
             result = Secrets(bind_password=bind, basic_password=basic)
         elif auth.mode == "bearer":
-            tokens = self.many("client_auth.token", auth.token, auth.token_file, auth.token_files)
+            tokens = self.many(
+                "client_auth.token",
+                auth.token,
+                auth.token_file,
+                auth.token_files,
+                MIN_CLIENT_SECRET,
+            )
             result = Secrets(bind_password=bind, bearer_tokens=tokens)
         else:
             secrets = self.many(
@@ -583,6 +635,7 @@ class _Resolver:
                 auth.client_secret,
                 auth.client_secret_file,
                 auth.client_secret_files,
+                MIN_CLIENT_SECRET,
             )
             assert auth.signing_key_file is not None  # checked by the model
             signing = self.key_file("client_auth.signing_key_file", auth.signing_key_file)

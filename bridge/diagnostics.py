@@ -30,6 +30,7 @@ from ldap3.utils.conv import escape_filter_chars
 from bridge.answers import Answer, answer
 from bridge.config import Config, Settings
 from bridge.directory.ldap import LdapDirectory, LdapOptions
+from bridge.directory.ldap_lockout import describe
 from bridge.directory.ldap_transport import (
     TRANSPORT_ERRORS,
     ServerState,
@@ -38,10 +39,10 @@ from bridge.directory.ldap_transport import (
     entries,
     result_text,
 )
+from bridge.directory.lockout import budget_problems
 from bridge.errors import ConfigError
 from bridge.login import Accepted, Outcome, Rejected, Trace
 from bridge.service import Service, build_service
-from bridge.throttle import lockout_budget_problem
 from bridge.tls import check_tls
 
 EXIT_OK = 0
@@ -134,10 +135,9 @@ async def _connect(service: Service) -> int:
         ready = await directory.check()
         _say(f"{ready.server}: OK ({ready.detail})")
         return EXIT_OK
-    max_failures = service.settings.protection.max_failures
     failed = False
     for state in directory.servers.servers:
-        probe = await asyncio.to_thread(probe_server, state, directory.options, max_failures)
+        probe = await asyncio.to_thread(probe_server, state, directory.options)
         _say(f"{state.url}:")
         for line in probe.lines:
             _say(f"  {line}")
@@ -147,9 +147,33 @@ async def _connect(service: Service) -> int:
                 _say(f"  FAILED: {failure}")
         else:
             _say("  OK")
+    if not failed:
+        failed = await _lockout(service, directory)
     if failed:
-        print("ringotel-bridge: some directory servers failed the check", file=sys.stderr)
+        print("ringotel-bridge: some directory checks failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _lockout(service: Service, directory: LdapDirectory) -> bool:
+    """The lockout policies the guard will follow, where it reads the counters, and
+    whether the configured budget stays below every threshold."""
+    protection = service.settings.protection
+    policies = await directory.lockout_policies()
+    _say("lockout:")
+    for line in describe(policies) or ["no lockout policy readable (the budget alone guards)"]:
+        _say(f"  {line}")
+    if directory.lockouts is not None and directory.lockouts.flavor.pdc_emulator:
+        pdc = await directory.lockouts.pdc()
+        where = pdc.name if pdc else "unknown (counters are read on the configured servers)"
+        _say(f"  PDC emulator (bad-password counters read there): {where}")
+    _say(
+        f"  protection.max_failures = {protection.max_failures}, "
+        f"failure_window = {protection.failure_window:g}s"
+    )
+    problems = budget_problems(protection.max_failures, protection.failure_window, policies)
+    for problem in problems:
+        _say(f"  FAILED: {problem}")
+    return bool(problems)
 
 
 @dataclass
@@ -161,7 +185,7 @@ class Probe:
     failures: list[str] = field(default_factory=list)
 
 
-def probe_server(state: ServerState, options: LdapOptions, max_failures: int) -> Probe:
+def probe_server(state: ServerState, options: LdapOptions) -> Probe:
     """Connect, show TLS, bind the service account, read the RootDSE, run the filter."""
     probe = Probe(state.url)
     try:
@@ -170,7 +194,7 @@ def probe_server(state: ServerState, options: LdapOptions, max_failures: int) ->
         probe.failures.append(f"cannot connect: {_describe(exc)}")
         return probe
     try:
-        _probe_connected(connection, options, max_failures, probe)
+        _probe_connected(connection, options, probe)
     except _PROBE_ERRORS as exc:
         probe.failures.append(_describe(exc))
     finally:
@@ -185,13 +209,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _probe_connected(
-    connection: ldap3.Connection, options: LdapOptions, max_failures: int, probe: Probe
-) -> None:
+def _probe_connected(connection: ldap3.Connection, options: LdapOptions, probe: Probe) -> None:
     probe.lines += tls_details(connection.socket)
     if options.bind_dn is None:
         probe.lines.append("bind: no service account (direct bind mode); search skipped")
-        _read_root_dse(connection, options, max_failures, probe)
+        _read_root_dse(connection, probe)
         return
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
@@ -200,7 +222,7 @@ def _probe_connected(
         )
         return
     probe.lines.append(f"bind: service account {options.bind_dn} OK")
-    _read_root_dse(connection, options, max_failures, probe)
+    _read_root_dse(connection, probe)
     _run_user_filter(connection, options, probe)
 
 
@@ -229,9 +251,7 @@ _ROOT_DSE = (
 )
 
 
-def _read_root_dse(
-    connection: ldap3.Connection, options: LdapOptions, max_failures: int, probe: Probe
-) -> None:
+def _read_root_dse(connection: ldap3.Connection, probe: Probe) -> None:
     attributes = _read_entry(connection, "", list(_ROOT_DSE))
     if attributes is None:
         probe.lines.append(f"RootDSE: not readable ({result_text(connection.result)})")
@@ -240,9 +260,6 @@ def _read_root_dse(
         values = attributes.get(name)
         if values:
             probe.lines.append(f"RootDSE {name}: {', '.join(map(str, values))}")
-    default_context = attributes.get("defaultNamingContext")
-    if options.active_directory and default_context:
-        _lockout(connection, str(default_context[0]), max_failures, probe)
 
 
 def _read_entry(
@@ -254,22 +271,6 @@ def _read_entry(
         return None
     found = matches[0].get("attributes", {})
     return {name: value if isinstance(value, list) else [value] for name, value in found.items()}
-
-
-def _lockout(connection: ldap3.Connection, domain: str, max_failures: int, probe: Probe) -> None:
-    """The bridge's failure budget must stay below AD's lockout, or it locks accounts."""
-    attributes = _read_entry(connection, domain, ["lockoutThreshold"])
-    values = (attributes or {}).get("lockoutThreshold")
-    if not values:
-        probe.lines.append("domain lockoutThreshold: not readable by the service account")
-        return
-    threshold = int(values[0])
-    probe.lines.append(
-        f"domain lockoutThreshold: {threshold} (protection.max_failures = {max_failures})"
-    )
-    problem = lockout_budget_problem(max_failures, threshold)
-    if problem:
-        probe.failures.append(problem)
 
 
 def _run_user_filter(connection: ldap3.Connection, options: LdapOptions, probe: Probe) -> None:

@@ -46,10 +46,12 @@ class Reason(enum.StrEnum):
     NO_USERNAMES = "no_usernames"
     THROTTLED = "throttled"
     STALE_PASSWORD = "stale_password"
+    #: the directory counts threshold - 1 bad passwords: none is sent until its window ends
+    SOFT_LOCKED = "soft_locked"
 
 
-#: Refusals made by the lockout guards, without trying the password on the directory.
-THROTTLE_REASONS = frozenset({Reason.THROTTLED, Reason.STALE_PASSWORD})
+#: Refusals made by the lockout guard, without trying the password on the directory.
+THROTTLE_REASONS = frozenset({Reason.THROTTLED, Reason.STALE_PASSWORD, Reason.SOFT_LOCKED})
 
 
 class BridgeError(Exception):
@@ -79,12 +81,19 @@ class LoginRejected(BridgeError):
     """The directory answered and the answer is no."""
 
     def __init__(
-        self, reason: Reason, detail: str = "", server: str | None = None, dn: str | None = None
+        self,
+        reason: Reason,
+        detail: str = "",
+        server: str | None = None,
+        dn: str | None = None,
+        guarded: bool = False,
     ) -> None:
         self.reason = reason
         self.detail = detail
         self.server = server  # which directory server said no, for the audit log
         self.dn = dn
+        #: refused by the lockout guard, without the password going to the directory
+        self.guarded = guarded
         super().__init__(f"{reason}: {detail}" if detail else str(reason))
 
 

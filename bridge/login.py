@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 
-from bridge.directory.base import Directory, UserEntry
+from bridge.directory.base import AccountLockout, Directory, UserEntry
 from bridge.dn import normalize_dn
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.groups import GroupCache, GroupPolicy
+from bridge.guard import Guard, Refusal
 from bridge.logins import LoginRules, normalize_login, throttle_key
-from bridge.throttle import Throttle
 from bridge.usernames import Rule, build_usernames, first_value
 
 
 def account_key(dn: str) -> str:
-    """Throttle key of an account; cannot collide with a typed login's key."""
+    """Guard subject of an account; cannot collide with a typed login's subject."""
     return "dn:" + normalize_dn(dn)
 
 
@@ -45,6 +45,8 @@ class Rejected:
     detail: str = ""
     dn: str | None = None
     server: str | None = None
+    #: refused by the lockout guard; the password did not go to the directory
+    guarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,13 @@ class LoginPolicy:
 
 
 class LoginService:
-    """Decides one login. One instance per loaded config."""
+    """Decides one login. One instance per loaded config; the guard outlives it."""
 
     def __init__(
         self,
         directory: Directory,
         policy: LoginPolicy,
-        throttle: Throttle,
+        guard: Guard,
         group_cache: GroupCache,
         user_cache_ttl: float = 0.0,
         user_cache_size: int = 10_000,
@@ -95,7 +97,7 @@ class LoginService:
     ) -> None:
         self.directory = directory
         self.policy = policy
-        self.throttle = throttle
+        self.guard = guard
         self.group_cache = group_cache
         self._users: TTLCache[str, UserEntry] | None = (
             TTLCache(user_cache_size, user_cache_ttl, timer=clock) if user_cache_ttl > 0 else None
@@ -117,8 +119,10 @@ class LoginService:
             trace.note("request deadline reached")
             return Unavailable(f"no answer within the request deadline ({deadline}s)", typed)
         except LoginRejected as exc:
-            trace.note(f"refused: {exc.reason}")
-            return Rejected(exc.reason, typed, exc.detail, dn=exc.dn, server=exc.server)
+            trace.note(f"refused: {exc.reason}" + (f" ({exc.detail})" if exc.guarded else ""))
+            return Rejected(
+                exc.reason, typed, exc.detail, dn=exc.dn, server=exc.server, guarded=exc.guarded
+            )
         except DirectoryUnavailable as exc:
             trace.note(f"directory unavailable: {exc}")
             misconfigured = isinstance(exc, DirectoryMisconfigured)
@@ -129,10 +133,7 @@ class LoginService:
             raise LoginRejected(Reason.EMPTY_PASSWORD)
         login = normalize_login(typed, self.policy.rules)
         key = throttle_key(login)
-        refusal = self.throttle.check(key, password)
-        if refusal is not None:
-            trace.note(f"throttle: {refusal} (directory not asked)")
-            return Rejected(refusal, typed)
+        _refuse(await self.guard.before_login(key, password), "the typed login")
         user = await self._verify(login, key, password, trace)
         return await self._decide(typed, key, user, trace)
 
@@ -146,46 +147,72 @@ class LoginService:
             trace.cached_entry = True
             trace.note(f"user entry from cache: {cached.dn}")
             try:
-                return await self._bind(cached, key, password, trace)
+                return await self._bind(cached, key, password, trace, cached=True)
             except LoginRejected as exc:
                 self._forget(key)
                 if exc.reason != Reason.BAD_PASSWORD:
                     raise
-                fresh = await self._find(login, trace)
-                if normalize_dn(fresh.dn) == normalize_dn(cached.dn):
-                    raise
-                return await self._bind(fresh, key, password, trace)
-        return await self._bind(await self._find(login, trace), key, password, trace)
+                fresh = await self._find(login, key, password, trace)
+                if await self._account(fresh) == account_key(cached.dn):
+                    raise  # the same account (in direct-bind mode: by its known DN)
+                return await self._bind(fresh, key, password, trace, cached=False)
+        user = await self._find(login, key, password, trace)
+        return await self._bind(user, key, password, trace, cached=False)
 
-    async def _find(self, login: str, trace: Trace) -> UserEntry:
+    async def _find(self, login: str, key: str, password: str, trace: Trace) -> UserEntry:
         trace.directory_used = True
         user = await self.directory.find(login)
         if user is None:
+            await self.guard.unknown_login(key, password)
             raise LoginRejected(Reason.UNKNOWN_USER)
         trace.note(f"found {user.dn}" + (f" on {user.server}" if user.server else ""))
         return user
 
-    async def _bind(self, user: UserEntry, key: str, password: str, trace: Trace) -> UserEntry:
+    async def _bind(
+        self, user: UserEntry, key: str, password: str, trace: Trace, cached: bool
+    ) -> UserEntry:
         """Bind, under two budgets: the typed login's (checked before any LDAP traffic)
         and the account's, by DN, so that ``alice``, ``CORP\\alice`` and
-        ``alice@corp.example`` share one budget and one stale-password memory."""
-        account = account_key(user.dn)
-        refusal = self.throttle.check(account, password)
-        if refusal is not None:
-            trace.note(f"throttle: {refusal} for the account (password not tried)")
-            raise LoginRejected(refusal, dn=user.dn)
+        ``alice@corp.example`` share one budget and one stale-password memory. The
+        account's budget follows the directory's own policy, and the directory's own
+        counters are read first when the account has failed recently."""
+        account = await self._account(user)
+        state = await self._lockout(user, account, cached)
+        policy = state.policy if state is not None else None
+        _refuse(await self.guard.before_password(account, password, policy), "the account", user)
+        _refuse(self.guard.directory_refusal(state), "the directory's counters", user)
         trace.directory_used = True
         try:
             bound = await self.directory.authenticate(user, password)
         except LoginRejected as exc:
             if exc.reason == Reason.BAD_PASSWORD:
-                self.throttle.record_failure(key, password)
-                self.throttle.record_failure(account, password)
+                await self.guard.bad_password(key, account, password, policy)
             raise
         trace.note("password verified" + (f" on {bound.server}" if bound.server else ""))
-        self.throttle.record_success(key)
-        self.throttle.record_success(account)
+        if user.provisional:  # direct bind: from now on the name's failures count by DN
+            bind_name = account_key(user.dn)
+            await self.guard.remember_alias(bind_name, bound.dn)
+            await self.guard.good_password(key, bind_name)
+            account = account_key(bound.dn)
+        await self.guard.good_password(key, account)
         return bound
+
+    async def _account(self, user: UserEntry) -> str:
+        """The account's guard subject: its DN; in direct-bind mode the DN an earlier
+        bind showed this bind name to be, else the bind name itself."""
+        if not user.provisional:
+            return account_key(user.dn)
+        alias = await self.guard.alias(account_key(user.dn))
+        return account_key(alias) if alias else account_key(user.dn)
+
+    async def _lockout(self, user: UserEntry, account: str, cached: bool) -> AccountLockout | None:
+        """The directory's policy for the account, and its counters when they matter:
+        a freshly searched entry carries them; a cached one is re-read only when the
+        account failed recently (a steady-state login stays one bind)."""
+        if cached:
+            recent = await self.guard.recent_failures(account)
+            return await self.directory.lockout(user, "read" if recent else "none")
+        return await self.directory.lockout(user, "entry")
 
     def _forget(self, key: str) -> None:
         if self._users is not None:
@@ -215,3 +242,14 @@ class LoginService:
             groups = await self.group_cache.get(user.dn, lambda: self.directory.groups(user))
         trace.note(f"groups: {len(groups)}")
         return groups
+
+
+def _refuse(refusal: Refusal | None, what: str, user: UserEntry | None = None) -> None:
+    """Turn a guard refusal into the rejection, saying which check refused."""
+    if refusal is None:
+        return
+    detail = f"{what}: {refusal.detail}" if refusal.detail else what
+    if refusal.retry_after is not None:
+        detail += f"; retry in {refusal.retry_after:.0f}s"
+    dn = user.dn if user is not None and not user.provisional else None
+    raise LoginRejected(refusal.reason, detail, refusal.server, dn, guarded=True)

@@ -7,7 +7,7 @@ can be argued about with the RFC lives here, where it is tested without a server
 Flow::
 
     request = parse_token_request(content_type, body, authorization, query_keys)
-    client_id = authenticate_client(request, registry, limiter)
+    client_id = await authenticate_client(request, registry, guard, source_address)
     token = token_service.issue(client_id)
 
 Deliberate choices, each backed by the RFC where it has a say:
@@ -34,13 +34,10 @@ import binascii
 import hashlib
 import hmac
 import json
-import time
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
-
-from cachetools import TTLCache
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bridge.errors import BridgeError
 
@@ -48,13 +45,15 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "WWW_AUTHENTICATE",
     "ClientCredentialsRequest",
-    "ClientFailureLimiter",
     "ClientRegistry",
     "OAuthError",
     "authenticate_client",
     "error_body",
     "parse_token_request",
 ]
+
+if TYPE_CHECKING:
+    from bridge.guard import Refusal
 
 #: Longest client_id, client_secret or grant_type we read; real values are far shorter.
 MAX_VALUE_CHARS: Final = 512
@@ -78,11 +77,13 @@ class OAuthError(BridgeError):
         description: str,
         status: int = 400,
         www_authenticate: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.error = error
         self.description = description
         self.status = status
         self.www_authenticate = www_authenticate
+        self.retry_after = retry_after
         super().__init__(f"{error}: {description}")
 
 
@@ -283,68 +284,36 @@ def _digest(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
 
-@dataclass
-class _Failures:
-    count: int = 0
+class SourceLimiter(Protocol):
+    """Failures per source address (the Runtime's guard)."""
+
+    async def client_refusal(self, source: str) -> Refusal | None: ...
+
+    async def client_failed(self, source: str) -> None: ...
 
 
-class ClientFailureLimiter:
-    """Stops guessing of a client secret: a failure budget per client_id and window.
-
-    The window opens at the first failure. When the budget is spent the entry is
-    re-armed, so the client stays blocked for one full window after its last counted
-    failure; attempts while blocked are refused without looking at the secret and do
-    not extend the block. Entries live in a bounded TTLCache, so a flood of invented
-    client ids costs bounded memory (it can evict older entries, which only forgets
-    failures, never creates a block). Not thread-safe: touch it from the event loop.
-    """
-
-    def __init__(
-        self,
-        max_failures: int,
-        window: float,
-        clock: Callable[[], float] = time.monotonic,
-        maxsize: int = 10_000,
-    ) -> None:
-        if max_failures < 1 or window <= 0 or maxsize < 1:
-            raise ValueError("max_failures, window and maxsize must be positive")
-        self._max_failures = max_failures
-        self._failures: TTLCache[str, _Failures] = TTLCache(maxsize, ttl=window, timer=clock)
-
-    def blocked(self, client_id: str) -> bool:
-        """True while the client's budget is spent; the caller must not check the secret."""
-        entry = self._failures.get(client_id)
-        return entry is not None and entry.count >= self._max_failures
-
-    def record_failure(self, client_id: str) -> None:
-        """Count a wrong secret; the one that spends the budget restarts the window."""
-        entry = self._failures.get(client_id)
-        if entry is None:
-            self._failures[client_id] = _Failures(1)
-            return
-        entry.count += 1
-        if entry.count >= self._max_failures:
-            self._failures[client_id] = entry  # re-insert: the TTL starts again now
-
-    def record_success(self, client_id: str) -> None:
-        """A correct secret proves the failures were not an attack on this client."""
-        self._failures.pop(client_id, None)
-
-
-def authenticate_client(
+async def authenticate_client(
     request: ClientCredentialsRequest,
     registry: ClientRegistry,
-    limiter: ClientFailureLimiter,
+    limiter: SourceLimiter,
+    source: str,
 ) -> str:
-    """Check the secret under the failure budget; returns the authenticated client id.
+    """Check the secret under the source address's failure budget; returns the client id.
 
-    Kept here rather than in the handler so that no caller can check a secret without
-    also counting the failure.
+    The budget is per source address, not per ``client_id``: an id is whatever the
+    caller sends, so counting by it would let anyone lock Ringotel out by sending ten
+    wrong secrets under its name. Kept here rather than in the handler so that no
+    caller can check a secret without also counting the failure.
     """
-    if limiter.blocked(request.client_id):
-        raise _invalid_client("too many failed attempts; try again later")
+    refusal = await limiter.client_refusal(source)
+    if refusal is not None:
+        raise OAuthError(
+            "too_many_attempts",
+            "too many failed attempts from this address; try again later",
+            429,
+            retry_after=refusal.retry_after,
+        )
     if not registry.check(request.client_id, request.client_secret):
-        limiter.record_failure(request.client_id)
+        await limiter.client_failed(source)
         raise _invalid_client("client authentication failed")
-    limiter.record_success(request.client_id)
     return request.client_id

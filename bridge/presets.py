@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bridge.directory.lockout import AD, PPOLICY, LockoutFlavor
+
 GroupStrategy = Literal["token_groups", "in_chain", "member_of", "member_search"]
 Flavor = Literal["active_directory", "openldap"]
 
@@ -25,6 +27,8 @@ class Preset:
     accept_domain_prefix: bool
     #: ask for the ppolicy response control on user binds (OpenLDAP's ppolicy overlay)
     password_policy_control: bool = False
+    #: where lockout policies and counters live, for the guard's soft lock
+    lockout: LockoutFlavor | None = None
 
 
 PRESETS: dict[Flavor, Preset] = {
@@ -36,6 +40,7 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="token_groups",
         username_attributes=("ipPhone", "otherIpPhone"),
         accept_domain_prefix=True,
+        lockout=AD,
     ),
     "openldap": Preset(
         object_filter="(objectClass=inetOrgPerson)",
@@ -46,5 +51,6 @@ PRESETS: dict[Flavor, Preset] = {
         username_attributes=("telephoneNumber",),
         accept_domain_prefix=False,
         password_policy_control=True,
+        lockout=PPOLICY,
     ),
 }

@@ -6,9 +6,11 @@ hold it have finished.
 
 A reload is all or nothing: the file is parsed, every ``checks`` hook (e.g. "the new
 TLS certificate loads") runs and the new Service is built before anything is swapped.
-State that protects the directory, the throttle's failure budgets, survives a reload
-when ``[protection]`` did not change: otherwise every SIGHUP would hand a password
-guesser a fresh budget and an app retrying a stale password a fresh path to lockout.
+
+The guard (failure budgets, remembered wrong passwords, client limits per source) is
+the Runtime's, not a Service's: every Service is built around the same one and a
+reload only changes its numbers. Otherwise every SIGHUP would hand a password guesser
+a fresh budget and an app retrying a stale password a fresh path to lockout.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import structlog
 from bridge import __version__
 from bridge.config import Config, load
 from bridge.errors import ConfigError
+from bridge.guard import Guard
 from bridge.observability.metrics import Metrics
-from bridge.service import Service, build_service
+from bridge.service import Service, build_service, guard_limits, load_guard
 
 _log = structlog.get_logger("bridge.runtime")
 
@@ -36,11 +39,13 @@ class Runtime:
         self,
         config: Config,
         metrics: Metrics | None = None,
-        builder: Callable[[Config, Metrics], Service] = build_service,
+        builder: Callable[[Config, Metrics, Guard], Service] = build_service,
+        guard: Guard | None = None,
     ) -> None:
         self.metrics = metrics or Metrics(version=__version__)
         self._builder = builder
-        self.service = builder(config, self.metrics)
+        self.guard = guard or load_guard(config)
+        self.service = builder(config, self.metrics, self.guard)
         self._holders: dict[int, int] = {}
         self._retired: list[Service] = []
         self.inflight = 0
@@ -98,7 +103,7 @@ class Runtime:
             return False
         try:
             config = await asyncio.to_thread(self._prepare, source)
-            service = self._builder(config, self.metrics)
+            service = self._builder(config, self.metrics, self.guard)
         except ConfigError as exc:
             self.metrics.reloads.labels("failed").inc()
             _log.error("reload_failed", config=str(source), errors=[str(p) for p in exc.problems])
@@ -118,8 +123,9 @@ class Runtime:
 
     def _swap(self, service: Service) -> None:
         old, self.service = self.service, service
-        if service.settings.protection == old.settings.protection:
-            service.login.throttle = old.login.throttle
+        self.guard.update(guard_limits(service.settings))
+        if service.config.files["protection.key_file"] != old.config.files["protection.key_file"]:
+            _log.warning("restart_needed", key="protection.key_file", reason="restart to apply")
         self.metrics.group_cache.track(service.login.group_cache)
         self.metrics.forget_servers(service.settings.directory.urls)
         self._retired.append(old)

@@ -6,6 +6,7 @@ requests in flight finish with the objects they started with.
 
 from __future__ import annotations
 
+import secrets
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +20,15 @@ from bridge.config import Config, Settings
 from bridge.directory.base import Directory
 from bridge.directory.ldap import LdapDirectory, LdapOptions
 from bridge.directory.ldap_transport import TransportOptions
+from bridge.directory.lockout import budget_problems
 from bridge.errors import ConfigError, Problem
 from bridge.groups import GroupCache, GroupPolicy
+from bridge.guard import Guard, GuardLimits, MemoryStore
+from bridge.guard.key import KeyFileError, load_or_create
 from bridge.login import LoginPolicy, LoginService
 from bridge.logins import LoginRules
-from bridge.oauth import ClientFailureLimiter, ClientRegistry
+from bridge.oauth import ClientRegistry
 from bridge.observability.metrics import Metrics
-from bridge.throttle import Throttle, lockout_budget_problem
 from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
 from bridge.usernames import Rule
 
@@ -34,11 +37,11 @@ _log = structlog.get_logger("bridge.service")
 
 @dataclass
 class OAuth2Issuer:
-    """The token endpoint's parts (oauth2 mode only)."""
+    """The token endpoint's parts (oauth2 mode only); failures are limited per source
+    address by the Runtime's guard, not here."""
 
     tokens: TokenService
     registry: ClientRegistry
-    limiter: ClientFailureLimiter
 
 
 @dataclass
@@ -92,6 +95,8 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         group_strategy=settings.groups.effective_strategy(directory.preset),
         active_directory=directory.flavor == "active_directory",
         password_policy_control=directory.preset.password_policy_control,
+        lockout=directory.preset.lockout,
+        password_policy_dn=directory.password_policy_dn,
         needs_groups=bool(settings.groups.allow or settings.groups.deny),
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
@@ -153,8 +158,7 @@ def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer
         leeway=auth.token_leeway,
     )
     registry = ClientRegistry(auth.client_id, [s.reveal() for s in secrets.client_secrets])
-    limiter = ClientFailureLimiter(auth.max_failures, auth.failure_window)
-    return OAuth2Auth(_TokenClient(service)), OAuth2Issuer(service, registry, limiter)
+    return OAuth2Auth(_TokenClient(service)), OAuth2Issuer(service, registry)
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,37 @@ class _TokenClient:
             raise ValueError(exc.reason) from None
 
 
-def build_service(config: Config, metrics: Metrics | None = None) -> Service:
+def guard_limits(settings: Settings) -> GuardLimits:
+    protection = settings.protection
+    return GuardLimits(
+        max_failures=protection.max_failures,
+        failure_window=protection.failure_window,
+        stale_ttl=protection.stale_password_ttl,
+        client_max_failures=protection.client_max_failures,
+        client_window=protection.client_failure_window,
+    )
+
+
+def build_guard(config: Config, key: bytes | None = None) -> Guard:
+    """The guard for ``config``; without ``key`` an ephemeral one (commands, tests)."""
+    protection = config.settings.protection
+    store = MemoryStore(protection.max_tracked_logins)
+    return Guard(store, key or secrets.token_bytes(32), guard_limits(config.settings))
+
+
+def load_guard(config: Config) -> Guard:
+    """The serving process's guard, keyed from ``protection.key_file`` (made if absent)."""
+    path = config.files["protection.key_file"]
+    try:
+        key = load_or_create(path)
+    except KeyFileError as exc:
+        raise ConfigError([Problem("protection.key_file", str(exc))]) from None
+    return build_guard(config, key)
+
+
+def build_service(
+    config: Config, metrics: Metrics | None = None, guard: Guard | None = None
+) -> Service:
     settings = config.settings
     try:
         template = response.parse_template(settings.response.template)
@@ -192,35 +226,28 @@ def build_service(config: Config, metrics: Metrics | None = None) -> Service:
     login = LoginService(
         directory,
         policy,
-        Throttle(
-            protection.max_failures,
-            protection.failure_window,
-            protection.stale_password_ttl,
-            maxsize=protection.max_tracked_logins,
-        ),
+        guard or build_guard(config),
         GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
         user_cache_ttl=protection.user_cache_ttl,
     )
     return Service(config, directory, login, client_auth, template, oauth2)
 
 
-async def check_lockout_budget(service: Service) -> int | None:
-    """Warn when the failure budget would let the bridge lock AD accounts.
+async def check_lockout_budget(service: Service) -> list[str]:
+    """Warn when the failure budget or window would let the bridge lock accounts.
 
-    Reads the domain's lockoutThreshold (a directory without one, or one the service
-    account cannot read, is skipped) and returns it.
+    Reads every lockout policy the service account can see (the domain's, each PSO's;
+    OpenLDAP's ppolicy entries) and returns the problems found; the guard holds each
+    account below its own threshold anyway, so these are warnings at start-up.
     """
-    directory = service.directory
-    if not isinstance(directory, LdapDirectory) or not directory.options.active_directory:
-        return None
-    threshold = await directory.lockout_threshold()
-    budget = service.settings.protection.max_failures
-    problem = lockout_budget_problem(budget, threshold)
-    if problem:
+    policies = await service.directory.lockout_policies()
+    protection = service.settings.protection
+    problems = budget_problems(protection.max_failures, protection.failure_window, policies)
+    for problem in problems:
         _log.warning(
             "lockout_budget_too_high",
-            lockout_threshold=threshold,
-            max_failures=budget,
+            max_failures=protection.max_failures,
+            failure_window=protection.failure_window,
             reason=problem,
         )
-    return threshold
+    return problems

@@ -180,4 +180,6 @@ async def test_lockout_threshold_is_read_from_the_domain(
 ) -> None:
     client = await bridge_client(make_config(raw))
     expected = int((samba_dc.read_attr(ad_people.BASE_DN, "lockoutThreshold") or ["0"])[0])
-    assert await directory_of(client).lockout_threshold() == expected
+    policies = await directory_of(client).lockout_policies()
+    assert policies[0].source == f"the default policy {ad_people.BASE_DN}"
+    assert policies[0].threshold == expected

@@ -132,7 +132,7 @@ def test_test_login_unreachable_directory_names_the_server(
 
 
 def test_check_config_without_and_with_connect(write_config: Any, slapd: SlapdServer) -> None:
-    path = str(write_config())
+    path = str(write_config(protection={"max_failures": 2}))
     plain = run("--config", path, "check-config")
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.startswith("configuration OK")
@@ -145,9 +145,24 @@ def test_check_config_without_and_with_connect(write_config: Any, slapd: SlapdSe
         f"RootDSE namingContexts: {people.BASE_DN}",
         "RootDSE supportedLDAPVersion: 3",
         "user filter: OK, 0 entries",
+        f"lockout policy: the policy {people.STRICT_POLICY_DN}: locks at 3",
+        "protection.max_failures = 2, failure_window = 1800s",
     ):
         assert expected in connected.stdout, connected.stdout
     assert people.SERVICE_PASSWORD not in connected.stdout + connected.stderr
+
+
+def test_check_config_connect_fails_when_the_budget_reaches_a_policy(
+    write_config: Any,
+) -> None:
+    """slapd's strict ppolicy locks at 3: a budget of 3 fails the check, naming it."""
+    path = write_config(protection={"max_failures": 3})
+    result = run("--config", str(path), "check-config", "--connect")
+    assert result.returncode == 2, result.stdout
+    assert (
+        "FAILED: protection.max_failures (3) reaches the lockout threshold 3 of the policy "
+        f"{people.STRICT_POLICY_DN}: set it below 3"
+    ) in result.stdout
 
 
 def test_check_config_connect_fails_for_a_dead_server_and_names_it(

@@ -148,7 +148,11 @@ def test_oauth2_missing(header: str | None) -> None:
 
 def test_oauth2_invalid_token() -> None:
     error = failure(OAuth2Auth(FakeVerifier({})), "Bearer eyJ.forged.sig")
-    assert error.reason == "invalid_token:signature mismatch"
+    assert (error.reason, error.detail, error.guess) == (
+        "invalid_token",
+        "signature mismatch",
+        True,
+    )
     assert error.www_authenticate.startswith(
         'Bearer realm="ringotel-bridge", error="invalid_token"'
     )

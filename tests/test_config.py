@@ -13,7 +13,7 @@ from bridge.errors import ConfigError, Problem
 AD_DN = "CN=svc-ringotel,OU=Service Accounts,DC=corp,DC=example"
 
 
-def secret(path: Path, content: str | bytes = "s3cret-value", mode: int = 0o600) -> Path:
+def secret(path: Path, content: str | bytes = "s3cret-value-0123456789", mode: int = 0o600) -> Path:
     data = content.encode() if isinstance(content, str) else content
     path.write_bytes(data)
     path.chmod(mode)
@@ -41,7 +41,7 @@ def basic_doc(**directory: Any) -> dict[str, Any]:
 @pytest.fixture
 def secrets_dir(tmp_path: Path) -> Path:
     for name in ("ldap-bind-password", "client-password", "token", "client-secret"):
-        secret(tmp_path / name, f"{name}-value")
+        secret(tmp_path / name, f"{name}-value-0123456789")
     secret(tmp_path / "jwt-signing-key", "k" * 40)
     return tmp_path
 
@@ -64,9 +64,9 @@ def test_minimal_basic_ldap(secrets_dir: Path) -> None:
     assert isinstance(config, Config)
     assert config.settings.client_auth.mode == "basic"
     assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"client-password-value"
+    assert config.secrets.basic_password.reveal() == b"client-password-value-0123456789"
     assert config.secrets.bind_password is not None
-    assert config.secrets.bind_password.reveal() == b"ldap-bind-password-value"
+    assert config.secrets.bind_password.reveal() == b"ldap-bind-password-value-0123456789"
     assert config.warnings == ()
     # defaults from the contract
     assert config.settings.server.auth_paths == ("/auth", "/authorize")
@@ -79,17 +79,20 @@ def test_minimal_basic_ldap(secrets_dir: Path) -> None:
 def test_minimal_bearer_ldap(secrets_dir: Path) -> None:
     raw = {"client_auth": {"mode": "bearer", "token_file": "token"}, "directory": ldap_directory()}
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
-    assert [t.reveal() for t in config.secrets.bearer_tokens] == [b"token-value"]
+    assert [t.reveal() for t in config.secrets.bearer_tokens] == [b"token-value-0123456789"]
 
 
 def test_bearer_with_several_tokens(secrets_dir: Path) -> None:
-    secret(secrets_dir / "token-next", "next-token")
+    secret(secrets_dir / "token-next", "next-token-0123456789")
     raw = {
         "client_auth": {"mode": "bearer", "token_file": "token", "token_files": ["token-next"]},
         "directory": ldap_directory(),
     }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
-    assert [t.reveal() for t in config.secrets.bearer_tokens] == [b"token-value", b"next-token"]
+    assert [t.reveal() for t in config.secrets.bearer_tokens] == [
+        b"token-value-0123456789",
+        b"next-token-0123456789",
+    ]
 
 
 def test_minimal_oauth2_ldap(secrets_dir: Path) -> None:
@@ -103,7 +106,9 @@ def test_minimal_oauth2_ldap(secrets_dir: Path) -> None:
         "directory": ldap_directory(),
     }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
-    assert [s.reveal() for s in config.secrets.client_secrets] == [b"client-secret-value"]
+    assert [s.reveal() for s in config.secrets.client_secrets] == [
+        b"client-secret-value-0123456789"
+    ]
     assert config.secrets.signing_key_file == secrets_dir / "jwt-signing-key"
     assert config.settings.client_auth.token_ttl == 3600.0
 
@@ -300,12 +305,12 @@ def test_absolute_secret_path_ignores_credentials_directory(tmp_path: Path) -> N
     creds.mkdir()
     secret(creds / "ldap-bind-password", "bind")
     secret(creds / "client-password", "from-credentials")
-    absolute = secret(tmp_path / "elsewhere", "absolute")
+    absolute = secret(tmp_path / "elsewhere", "absolute-0123456789")
     raw = basic_doc()
     raw["client_auth"]["password_file"] = str(absolute)
     config = from_mapping(raw, base_dir=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
     assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"absolute"
+    assert config.secrets.basic_password.reveal() == b"absolute-0123456789"
 
 
 def test_world_readable_secret_is_a_problem_naming_the_key(secrets_dir: Path) -> None:
@@ -340,10 +345,10 @@ def test_file_with_only_a_newline_is_empty(secrets_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"pa ss\n", b"pa ss"),
-        (b"pass\r\n", b"pass"),
-        (b"pass", b"pass"),
-        (b" pass \n\n", b" pass \n"),  # one line ending only; the rest is the secret
+        (b"pa ss-0123456789ab\n", b"pa ss-0123456789ab"),
+        (b"pass-0123456789abc\r\n", b"pass-0123456789abc"),
+        (b"pass-0123456789abc", b"pass-0123456789abc"),
+        (b" pass-0123456789ab \n\n", b" pass-0123456789ab \n"),  # one line ending only
     ],
 )
 def test_trailing_newline_is_stripped_and_nothing_else(
@@ -357,13 +362,44 @@ def test_trailing_newline_is_stripped_and_nothing_else(
 
 def test_inline_secret_is_accepted_with_a_warning(secrets_dir: Path) -> None:
     raw = basic_doc()
-    raw["client_auth"] = {"mode": "basic", "password": "inline-pass"}
+    raw["client_auth"] = {"mode": "basic", "password": "inline-pass-0123456789"}
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
     assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"inline-pass"
+    assert config.secrets.basic_password.reveal() == b"inline-pass-0123456789"
     assert len(config.warnings) == 1
     assert "client_auth.password" in config.warnings[0]
     assert "inline-pass" not in config.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"mode": "basic", "password": "short-pass"}, "client_auth.password"),
+        ({"mode": "bearer", "token_file": "short"}, "client_auth.token_file"),
+        (
+            {"mode": "bearer", "token_file": "token", "token_files": ["short"]},
+            "client_auth.token_files[0]",
+        ),
+        (
+            {
+                "mode": "oauth2",
+                "client_secret_file": "short",
+                "signing_key_file": "jwt-signing-key",
+            },
+            "client_auth.client_secret_file",
+        ),
+    ],
+)
+def test_guessable_client_secrets_are_refused(
+    secrets_dir: Path, section: dict[str, Any], key: str
+) -> None:
+    """Basic passwords, Bearer tokens and client secrets guard a service on the network:
+    at least 16 bytes, or the config does not load."""
+    secret(secrets_dir / "short", "fifteen-bytes!!")
+    raw = {**basic_doc(), "client_auth": section}
+    problems = problems_of(raw, secrets_dir)
+    assert keys_of(problems) == {key}
+    assert "shorter than 16 bytes" in problems[0].message
 
 
 def test_inline_and_file_together_is_a_problem(secrets_dir: Path) -> None:
@@ -375,8 +411,8 @@ def test_inline_and_file_together_is_a_problem(secrets_dir: Path) -> None:
 
 def test_secret_never_in_repr(secrets_dir: Path) -> None:
     config = from_mapping(basic_doc(), base_dir=secrets_dir, environ={})
-    assert "client-password-value" not in repr(config)
-    assert "ldap-bind-password-value" not in repr(config)
+    assert "client-password-value-0123456789" not in repr(config)
+    assert "ldap-bind-password-value-0123456789" not in repr(config)
 
 
 # --- presets ----------------------------------------------------------------------------
@@ -444,7 +480,7 @@ def test_load_reads_toml_and_resolves_secrets_beside_it(secrets_dir: Path) -> No
     config = load(path, environ={})
     assert config.source == path
     assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"client-password-value"
+    assert config.secrets.basic_password.reveal() == b"client-password-value-0123456789"
 
 
 def test_load_missing_file(tmp_path: Path) -> None:

@@ -214,7 +214,7 @@ def cli_results(
     """Every bad config checked by the real CLI, all at once (each run is a process start)."""
     base = tmp_path_factory.mktemp("bad-configs")
     for name, mode in (("client-password", 0o600), ("open-secret", 0o644)):
-        (base / name).write_text("secret\n")
+        (base / name).write_text("secret-0123456789abc\n")
         (base / name).chmod(mode)
     shutil.copy(ROOT / "config" / "demo-users.toml", base / "users.toml")
     (base / "bad-users.toml").write_text('[[users]]\nlogin = "x"\npassword_hash = "{SSHA}x"\n')
@@ -257,7 +257,7 @@ def test_bad_config_exits_2_naming_the_key(
 
 def test_good_config_is_ok_through_the_cli(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config" / "demo-users.toml", tmp_path / "users.toml")
-    (tmp_path / "client-password").write_text("secret\n")
+    (tmp_path / "client-password").write_text("secret-0123456789abc\n")
     (tmp_path / "client-password").chmod(0o600)
     (tmp_path / "bridge.toml").write_text(GOOD)
     result = subprocess.run(

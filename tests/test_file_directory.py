@@ -211,7 +211,8 @@ async def test_reload_reads_the_users_file_again_and_keeps_it_when_broken(
     client = await bridge_client(load(path, environ={}))
     runtime = client.server.app[RUNTIME]
     users = tmp_path / "users.toml"
-    assert (await login(client, "erin", "erin-pass"))[0] == 403
+    # (a different password: a failed unknown login is remembered as it was typed)
+    assert (await login(client, "erin", "before-she-existed"))[0] == 403
     users.write_text(
         users.read_text()
         + f'\n[[users]]\nlogin = "erin"\npassword_hash = "{_CHEAP.hash("erin-pass")}"\n'

@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.directory.base import Directory, Readiness, UserEntry
+from bridge.directory.base import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.groups import GroupCache, GroupPolicy
+from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
 from bridge.logins import LoginRules
-from bridge.throttle import Throttle
 from bridge.usernames import Rule
 
 JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
@@ -35,6 +35,9 @@ class FakeDirectory:
         self.down: DirectoryUnavailable | None = None
         self.find_error: LoginRejected | None = None
         self.bind_error: LoginRejected | DirectoryUnavailable | None = None
+        #: what the directory says of every account's lockout (None: it has no rule)
+        self.lockout_state: AccountLockout | None = None
+        self.lockout_calls: list[str] = []
 
     def add(
         self,
@@ -86,6 +89,13 @@ class FakeDirectory:
     async def check(self) -> Readiness:
         return Readiness("ldaps://dc1")
 
+    async def lockout(self, user: UserEntry, counters: str) -> AccountLockout | None:
+        self.lockout_calls.append(counters)
+        return self.lockout_state
+
+    async def lockout_policies(self) -> list[LockoutPolicy]:
+        return [self.lockout_state.policy] if self.lockout_state else []
+
     async def close(self) -> None:
         return None
 
@@ -105,11 +115,12 @@ def make_service(
         username_rules=rules,
         display_name_attribute="displayName",
     )
-    throttle = Throttle(max_failures=max_failures, window=900.0, stale_ttl=86400.0)
+    limits = GuardLimits(max_failures=max_failures, failure_window=900.0, stale_ttl=86400.0)
+    guard = Guard(MemoryStore(), b"k" * 32, limits)
     return LoginService(
         as_directory,
         policy,
-        throttle,
+        guard,
         GroupCache(ttl=300.0, maxsize=100),
         user_cache_ttl=user_cache_ttl,
     )

@@ -12,17 +12,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.oauth import (
     MAX_VALUE_CHARS,
     WWW_AUTHENTICATE,
     ClientCredentialsRequest,
-    ClientFailureLimiter,
     ClientRegistry,
     OAuthError,
     authenticate_client,
     error_body,
     parse_token_request,
 )
+from tests.harness.clock import FakeClock
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -410,83 +411,29 @@ def test_registry_needs_a_secret() -> None:
 # -------------------------------------------------------------------- limiter
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_limiter_blocks_after_max_failures_inside_the_window() -> None:
+async def test_authenticate_client_counts_failures_per_source_then_refuses_unchecked() -> None:
+    """The budget is the source address's, not the client_id's: an id is whatever the
+    caller sends, so counting by it would let anyone lock Ringotel out."""
     clock = FakeClock()
-    limiter = ClientFailureLimiter(max_failures=3, window=60, clock=clock)
-    for _ in range(2):
-        limiter.record_failure("ringotel")
-        clock.now += 10
-    assert not limiter.blocked("ringotel")
-    limiter.record_failure("ringotel")
-    assert limiter.blocked("ringotel")
-    assert not limiter.blocked("someone-else")
-
-
-def test_limiter_block_lasts_one_window_after_the_last_failure() -> None:
-    clock = FakeClock()
-    limiter = ClientFailureLimiter(max_failures=2, window=60, clock=clock)
-    limiter.record_failure("ringotel")
-    clock.now += 50
-    limiter.record_failure("ringotel")
-    clock.now += 59
-    assert limiter.blocked("ringotel")
-    clock.now += 1
-    assert not limiter.blocked("ringotel")
-    limiter.record_failure("ringotel")  # a fresh budget
-    assert not limiter.blocked("ringotel")
-
-
-def test_limiter_failures_spread_wider_than_the_window_never_block() -> None:
-    clock = FakeClock()
-    limiter = ClientFailureLimiter(max_failures=3, window=60, clock=clock)
-    for _ in range(10):
-        limiter.record_failure("ringotel")
-        clock.now += 31  # two per window at most
-    assert not limiter.blocked("ringotel")
-
-
-def test_limiter_success_forgets_failures() -> None:
-    clock = FakeClock()
-    limiter = ClientFailureLimiter(max_failures=2, window=60, clock=clock)
-    limiter.record_failure("ringotel")
-    limiter.record_success("ringotel")
-    limiter.record_failure("ringotel")
-    assert not limiter.blocked("ringotel")
-
-
-def test_limiter_memory_is_bounded() -> None:
-    limiter = ClientFailureLimiter(max_failures=1, window=60, clock=FakeClock(), maxsize=10)
-    for i in range(1000):
-        limiter.record_failure(f"client-{i}")
-    assert sum(limiter.blocked(f"client-{i}") for i in range(1000)) == 10
-
-
-def test_authenticate_client_counts_failures_and_then_refuses_unchecked() -> None:
-    clock = FakeClock()
+    limits = GuardLimits(client_max_failures=2, client_window=60.0)
+    guard = Guard(MemoryStore(clock=clock), b"k" * 32, limits, clock)
     registry = ClientRegistry("ringotel", [b"s3cret"])
-    limiter = ClientFailureLimiter(max_failures=2, window=60, clock=clock)
     good = ClientCredentialsRequest("ringotel", "s3cret", used_basic=True)
     bad = ClientCredentialsRequest("ringotel", "guess", used_basic=False)
+    attacker, ringotel = "203.0.113.9", "198.51.100.7"
 
-    assert authenticate_client(good, registry, limiter) == "ringotel"
+    assert await authenticate_client(good, registry, guard, attacker) == "ringotel"
     for _ in range(2):
         with pytest.raises(OAuthError) as caught:
-            authenticate_client(bad, registry, limiter)
+            await authenticate_client(bad, registry, guard, attacker)
         assert_invalid_client(caught.value)
         assert caught.value.description == "client authentication failed"
 
     with pytest.raises(OAuthError) as caught:
-        authenticate_client(good, registry, limiter)  # even the right secret waits
-    assert_invalid_client(caught.value)
-    assert "too many" in caught.value.description
+        await authenticate_client(good, registry, guard, attacker)  # even the right secret
+    assert (caught.value.status, caught.value.error) == (429, "too_many_attempts")
+    assert caught.value.retry_after == pytest.approx(60.0)
+    assert await authenticate_client(good, registry, guard, ringotel) == "ringotel"
 
-    clock.now += 60
-    assert authenticate_client(good, registry, limiter) == "ringotel"
+    clock.advance(61)
+    assert await authenticate_client(good, registry, guard, attacker) == "ringotel"

@@ -168,7 +168,7 @@ async def test_metrics_after_a_few_logins(start: Any, raw: dict[str, Any]) -> No
     assert value(samples, prefix + "group_cache_hits_total") == 1
 
 
-async def test_throttle_and_cache_counters_survive_a_reload(
+async def test_guard_and_cache_counters_survive_a_reload(
     start: Any, raw: dict[str, Any], tmp_path: Path
 ) -> None:
     grouped = deep_merge(raw, {"groups": {"allow": [people.GROUP_DNS[people.ALLOWED_GROUP]]}})
@@ -182,7 +182,7 @@ async def test_throttle_and_cache_counters_survive_a_reload(
     )
     assert await bridge.runtime.reload()
     assert bridge.runtime.service is not before
-    assert bridge.runtime.service.login.throttle is before.login.throttle
+    assert bridge.runtime.service.login.guard is before.login.guard is bridge.runtime.guard
     assert await bridge.login("jdoe", "stale saved password") == 403
     assert await bridge.login("jdoe", JANE.password) == 200
     samples = await bridge.samples()
@@ -190,10 +190,15 @@ async def test_throttle_and_cache_counters_survive_a_reload(
     assert value(samples, "ringotel_bridge_group_cache_misses_total") == 2  # new cache, kept count
     assert value(samples, "ringotel_bridge_config_reloads_total", result="ok") == 1
 
+    # the guard is the Runtime's: a stricter budget applies to the memory it already has
     stricter = deep_merge(grouped, {"protection": {"max_failures": 3}})
     write_config(tmp_path / "bridge.toml", stricter)
     assert await bridge.runtime.reload()
-    assert bridge.runtime.service.login.throttle is not before.login.throttle
+    assert bridge.runtime.service.login.guard is bridge.runtime.guard
+    assert bridge.runtime.guard.limits.max_failures == 3
+    for guess in ("one", "two", "three"):
+        assert await bridge.login("jdoe", guess) == 403
+    assert await bridge.login("jdoe", JANE.password) == 403  # 3 failures: spent
 
 
 def test_config_fixture_shape_matches_loaded_config(raw: dict[str, Any], tmp_path: Path) -> None:

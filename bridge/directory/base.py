@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,38 @@ class Readiness:
 
     server: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """The directory's own lockout rule for one account (AD: its PSO or the domain's;
+    OpenLDAP: its ppolicy entry).
+
+    ``threshold`` 0 means the account never locks; None means a policy applies but the
+    bridge may not read it (e.g. a PSO the service account cannot see), and the guard
+    then assumes the strictest rule it can still honour. ``window`` is the observation
+    window in seconds (failures older than that no longer count); None: failures never
+    expire by time (ppolicy's ``pwdFailureCountInterval: 0``) or it is not known.
+    """
+
+    threshold: int | None
+    window: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class AccountLockout:
+    """An account's lockout counters as a directory server reports them."""
+
+    policy: LockoutPolicy
+    #: bad passwords the directory counts now (AD: badPwdCount), None when not read
+    failures: int | None = None
+    #: when the last one happened (Unix time), None when unknown
+    last_failure: float | None = None
+    #: the directory has locked the account already
+    locked: bool = False
+    #: the server the counters were read on (AD: the PDC emulator when reachable)
+    server: str | None = None
 
 
 class Directory(Protocol):
@@ -54,6 +86,18 @@ class Directory(Protocol):
 
     async def check(self) -> Readiness:
         """Prove a server answers (and the service account binds); raise otherwise."""
+        ...
+
+    async def lockout(
+        self, user: UserEntry, counters: Literal["none", "entry", "read"]
+    ) -> AccountLockout | None:
+        """The directory's lockout policy for ``user``, and its counters: ``none`` (the
+        entry's counters are stale: policy only), ``entry`` (as just searched), ``read``
+        (read them now). None when the directory has no lockout rule the bridge knows."""
+        ...
+
+    async def lockout_policies(self) -> list[LockoutPolicy]:
+        """Every lockout policy the bridge can see, for the start-up budget check."""
         ...
 
     async def close(self) -> None: ...

@@ -31,12 +31,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from argon2 import PasswordHasher, extract_parameters
 
 from bridge.config import Config
-from bridge.directory.base import Readiness, UserEntry
+from bridge.directory.base import AccountLockout, LockoutPolicy, Readiness, UserEntry
 from bridge.errors import ConfigError, LoginRejected, Problem, Reason
 from bridge.passwords import dummy_hash, is_argon2id, verify_password
 
@@ -163,6 +163,15 @@ class FileDirectory:
     async def check(self) -> Readiness:
         await self._dummy_hash()  # made now (start-up), not on the first unknown login
         return Readiness(self.name, f"{len(self.users)} users")
+
+    async def lockout(
+        self, user: UserEntry, counters: Literal["none", "entry", "read"]
+    ) -> AccountLockout | None:
+        """A file has no lockout of its own: the guard's budget is the only one."""
+        return None
+
+    async def lockout_policies(self) -> list[LockoutPolicy]:
+        return []
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import ldap3
 from cachetools import TTLCache
@@ -22,8 +22,10 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from bridge.directory import ad, ppolicy
-from bridge.directory.base import Readiness, UserEntry
+from bridge.directory.base import AccountLockout, LockoutPolicy, Readiness, UserEntry
+from bridge.directory.ldap_lockout import CounterSource, LdapLockout
 from bridge.directory.ldap_transport import (
+    TRANSPORT_ERRORS_AND_FAILURES,
     ServerList,
     ServerState,
     StaleConnection,
@@ -34,6 +36,7 @@ from bridge.directory.ldap_transport import (
     entries,
     result_text,
 )
+from bridge.directory.lockout import LockoutFlavor
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.presets import GroupStrategy
 
@@ -67,6 +70,10 @@ class LdapOptions:
     password_policy_control: bool = False
     #: group allow/deny lists are configured (direct-bind mode reads groups at bind time)
     needs_groups: bool = True
+    #: where this kind of directory keeps lockout policies and counters (None: nowhere)
+    lockout: LockoutFlavor | None = None
+    #: OpenLDAP: the ppolicy entry that applies when a user names none (ppolicy_default)
+    password_policy_dn: str | None = None
 
 
 @dataclass
@@ -104,6 +111,11 @@ class LdapDirectory:
         self._sid_lock = threading.Lock()
         self.ops = OpCounter()
         self._on_operation = on_operation or (lambda server, op, seconds, outcome: None)
+        self.lockouts = (
+            LdapLockout(self, options.lockout, options.password_policy_dn)
+            if options.lockout is not None and options.bind_dn is not None
+            else None
+        )
 
     # -- plumbing -----------------------------------------------------------------
     async def _run(self, function: Callable[[float], T], budget: float | None = None) -> T:
@@ -214,6 +226,8 @@ class LdapDirectory:
             wanted.append("memberOf")
         if self.options.active_directory:
             wanted += _AD_STATE_ATTRIBUTES
+        if self.options.lockout is not None:
+            wanted += self.options.lockout.entry_attributes
         return dict.fromkeys(wanted)
 
     async def authenticate(self, user: UserEntry, password: str) -> UserEntry:
@@ -420,36 +434,70 @@ class LdapDirectory:
 
         return await self._run(probe)
 
-    async def lockout_threshold(self) -> int | None:
-        """The domain's lockoutThreshold (0: never locks), None where there is none.
-
-        The bridge's failure budget must stay below it, or an app retrying a stale
-        password locks the account; read at start-up so a bad budget is a warning then.
-        """
-
-        def read(deadline: float) -> int | None:
-            def work(connection: ldap3.Connection) -> int | None:
-                connection.search(
-                    self.options.base_dn,
-                    "(objectClass=*)",
-                    ldap3.BASE,
-                    attributes=["lockoutThreshold"],
-                )
-                self.ops.add("searches")
-                check_result(connection, "lockoutThreshold read")
-                for entry in entries(connection):
-                    values = _values(_entry(entry, "").attributes, "lockoutThreshold")
-                    return int(values[0]) if values else None
-                return None
-
-            return self.servers.run(
-                lambda server: self._on_server(server, "search", self._service_connection, work),
-                deadline,
+    # -- reads for the lockout guard and the commands ------------------------------
+    async def read(
+        self, dn: str, attributes: Sequence[str], server: ServerState | None = None
+    ) -> UserEntry | None:
+        """One entry as the service account sees it (None: absent or not visible), on
+        ``server`` only, or on the first configured server that answers."""
+        found = await self._run(
+            functools.partial(
+                self._search_sync, dn, "(objectClass=*)", ldap3.BASE, attributes, server
             )
+        )
+        return found[0] if found else None
 
-        if self.options.bind_dn is None:
+    async def search(
+        self, base: str, search_filter: str, attributes: Sequence[str]
+    ) -> list[UserEntry]:
+        """Every matching entry under ``base`` (paged; referrals never chased)."""
+        return await self._run(
+            functools.partial(
+                self._search_sync, base, search_filter, ldap3.SUBTREE, attributes, None
+            )
+        )
+
+    def _search_sync(
+        self,
+        base: str,
+        search_filter: str,
+        scope: Literal["BASE", "LEVEL", "SUBTREE"],
+        attributes: Sequence[str],
+        only: ServerState | None,
+        deadline: float,
+    ) -> list[UserEntry]:
+        def work(connection: ldap3.Connection, server: ServerState) -> list[UserEntry]:
+            connection.search(base, search_filter, scope, attributes=list(attributes))
+            self.ops.add("searches")
+            result = check_result(connection, "read")
+            if result.get("result") not in (0, 4, 32):  # 32: noSuchObject, e.g. not visible
+                _explain_search_failure(result, server.name)
+            return [_entry(e, server.name) for e in entries(connection)]
+
+        if only is not None:
+            try:
+                return self._with_service(only, work)
+            except TRANSPORT_ERRORS_AND_FAILURES as exc:
+                raise DirectoryUnavailable(str(exc) or type(exc).__name__, only.name) from exc
+        return self.servers.run(lambda server: self._with_service(server, work), deadline)
+
+    def _with_service(
+        self, server: ServerState, work: Callable[[ldap3.Connection, ServerState], T]
+    ) -> T:
+        """``work`` on one of ``server``'s service-account connections."""
+        return self._on_server(
+            server, "search", self._service_connection, lambda c: work(c, server)
+        )
+
+    async def lockout(self, user: UserEntry, counters: CounterSource) -> AccountLockout | None:
+        if self.lockouts is None or user.provisional:
             return None
-        return await self._run(read)
+        return await self.lockouts.state(user, counters)
+
+    async def lockout_policies(self) -> list[LockoutPolicy]:
+        if self.lockouts is None:
+            return []
+        return await self.lockouts.all_policies()
 
     async def close(self) -> None:
         for server in self.servers.servers:

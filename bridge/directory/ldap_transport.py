@@ -14,6 +14,7 @@ Everything here blocks and runs in the directory executor, never on the event lo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import ssl
@@ -306,6 +307,15 @@ class ServerList:
         #: cool-downs are measured on this clock; a test may swap it for a fake one
         self.clock = clock
         self.on_state: Callable[[ServerState, bool], None] = lambda server, up: None
+
+    def outside(self, url: str) -> ServerState:
+        """A server outside the failover list (e.g. AD's PDC emulator), sharing the TLS
+        context; its certificate is checked against its own host name."""
+        options = self.options
+        if options.tls_server_name:
+            options = dataclasses.replace(options, tls_server_name=None)
+        tls = self.servers[0].tls if self.servers else None
+        return ServerState(url, options, tls or tls_context(options.ca_file))
 
     def candidates(self) -> list[ServerState]:
         """Healthy servers first in configured order, then those cooling down."""

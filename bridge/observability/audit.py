@@ -31,6 +31,7 @@ def outcome_fields(outcome: Outcome) -> dict[str, Any]:
             "detail": outcome.detail or None,
             "dn": outcome.dn,
             "server": outcome.server,
+            "guarded": outcome.guarded or None,
         }
     return {
         "outcome": "unavailable",

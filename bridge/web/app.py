@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bridge.answers import DENIED, answer
 from bridge.client_auth import ClientAuthFailed
-from bridge.errors import THROTTLE_REASONS, InvalidRequest
+from bridge.errors import InvalidRequest
 from bridge.login import Outcome, Rejected, Trace
 from bridge.observability import audit
 from bridge.runtime import Runtime
@@ -24,6 +24,7 @@ from bridge.service import Service
 from bridge.web import netguard
 from bridge.web.body import parse_fields, read_body
 from bridge.web.keys import RUNTIME
+from bridge.web.limits import too_many_attempts
 from bridge.web.middlewares import error_middleware, request_id_middleware
 from bridge.web.oauth_handler import token_endpoint
 
@@ -82,14 +83,26 @@ async def _timed(
 
 async def login_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
     settings = service.settings
-    metrics = request.app[RUNTIME].metrics
+    runtime = request.app[RUNTIME]
+    metrics = runtime.metrics
+    source = netguard.client_address(request, settings.server)
+    refusal = await runtime.guard.client_refusal(source)
+    if refusal is not None:  # this address guessed too often: do not even look
+        metrics.client_auth_failures.labels(service.client_auth.mode, "too_many_attempts").inc()
+        return too_many_attempts(refusal)
     try:
         service.client_auth.authenticate(request.headers.get("Authorization"))
     except ClientAuthFailed as exc:
-        metrics.client_auth_failures.labels(
-            service.client_auth.mode, exc.reason.split(":")[0]
-        ).inc()
-        _log.warning("client_auth_failed", mode=service.client_auth.mode, reason=exc.reason)
+        if exc.guess:
+            await runtime.guard.client_failed(source)
+        metrics.client_auth_failures.labels(service.client_auth.mode, exc.reason).inc()
+        _log.warning(
+            "client_auth_failed",
+            mode=service.client_auth.mode,
+            reason=exc.reason,
+            detail=exc.detail or None,
+            client=source,
+        )
         return web.json_response(
             {
                 "error": "unauthorized",
@@ -115,10 +128,10 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     deadline = settings.server.request_deadline
     outcome = await service.login.login(fields.username, fields.password, trace, deadline)
     latency = time.monotonic() - started
-    audit.audit_login(outcome, trace, latency, netguard.client_address(request, settings.server))
+    audit.audit_login(outcome, trace, latency, source)
     kind, reason = audit.reason_label(outcome)
     metrics.logins.labels(kind, reason).inc()
-    if isinstance(outcome, Rejected) and outcome.reason in THROTTLE_REASONS:
+    if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
     return _answer(service, outcome)
 

@@ -15,7 +15,9 @@ from aiohttp import web
 
 from bridge.oauth import OAuthError, authenticate_client, error_body, parse_token_request
 from bridge.service import Service
+from bridge.web import netguard
 from bridge.web.keys import RUNTIME
+from bridge.web.limits import retry_after
 
 __all__ = ["token_endpoint"]
 
@@ -31,6 +33,8 @@ def _error(err: OAuthError) -> web.Response:
     headers = dict(_NO_STORE)
     if err.www_authenticate:
         headers["WWW-Authenticate"] = err.www_authenticate
+    if err.retry_after is not None:
+        headers["Retry-After"] = retry_after(err.retry_after)
     return web.json_response(error_body(err), status=err.status, headers=headers)
 
 
@@ -68,7 +72,9 @@ async def _issue(request: web.Request, service: Service) -> str:
         request.query.keys(),
     )
     assert service.oauth2 is not None  # dispatch routes here only in oauth2 mode
-    return authenticate_client(credentials, service.oauth2.registry, service.oauth2.limiter)
+    runtime = request.app[RUNTIME]
+    source = netguard.client_address(request, service.settings.server)
+    return await authenticate_client(credentials, service.oauth2.registry, runtime.guard, source)
 
 
 async def token_endpoint(request: web.Request, service: Service) -> web.StreamResponse:

@@ -516,9 +516,24 @@ class SambaDC:
 
     def _seed(self) -> None:
         self.ldapmodify(ad_people.seed_ldif(big_group=self.big_group))
+        self._grant_pso_read(ad_people.SERVICE_ACCOUNT)
         self._expire_password(ad_people.PASSWORD_EXPIRED)
         self._lock_out(ad_people.LOCKED_OUT, ad_people.LOCKED_OUT_THRESHOLD)
         (self.directory / ".seeded").touch()
+
+    def _grant_pso_read(self, account: ad_people.Person) -> None:
+        """Let the bridge's service account read fine-grained password policies, as the
+        README tells administrators to: AD's default ACL shows PSOs to admins only."""
+        shown = self.samba_tool("user", "show", account.sam, "--attributes=objectSid")
+        sid = next(
+            line.split(":", 1)[1].strip() for line in shown.splitlines() if "objectSid" in line
+        )
+        self.samba_tool(
+            "dsacl",
+            "set",
+            f"--objectdn={ad_people.PSO_CONTAINER}",
+            f"--sddl=(A;CI;RPLCLORC;;;{sid})",
+        )
 
     def _expire_password(self, person: ad_people.Person) -> None:
         """Set the password 3 days in the past; its 2-day PSO then has it expired.

@@ -45,6 +45,7 @@ from .openldap_people import (
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
 LDAPMODIFY = "ldapmodify"
+LDAPSEARCH = "ldapsearch"
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
@@ -306,12 +307,15 @@ class SlapdServer:
 
     # ------------------------------------------------------------ admin changes
 
-    def ldapmodify(self, ldif: str, *, add: bool = False) -> None:
-        """Apply LDIF as the root DN with the ldapmodify tool (``add``: plain entries)."""
+    def ldapmodify(self, ldif: str, *, add: bool = False, relax: bool = False) -> None:
+        """Apply LDIF as the root DN with the ldapmodify tool (``add``: plain entries;
+        ``relax``: the Relax Rules control, to change ppolicy's operational attributes)."""
         command = [LDAPMODIFY, "-x", "-H", self.url, "-D", self.admin_dn]
         command += ["-y", str(self._password_file)]
         if add:
             command.append("-a")
+        if relax:
+            command += ["-e", "relax"]
         result = subprocess.run(
             command, input=ldif.encode(), capture_output=True, timeout=60, check=False
         )
@@ -319,11 +323,30 @@ class SlapdServer:
             output = (result.stdout + result.stderr).decode(errors="replace")
             raise SlapdError(f"ldapmodify exited {result.returncode}:\n{output}")
 
+    def read_attr(self, dn: str, attribute: str) -> list[str]:
+        """Values of one attribute (operational ones too), read as the root DN."""
+        command = [LDAPSEARCH, "-x", "-LLL", "-o", "ldif-wrap=no", "-H", self.url]
+        command += ["-D", self.admin_dn, "-y", str(self._password_file)]
+        command += ["-b", dn, "-s", "base", "(objectClass=*)", attribute]
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise SlapdError(result.stderr.decode(errors="replace"))
+        prefix = f"{attribute.lower()}: "
+        return [
+            line[len(prefix) :]
+            for line in result.stdout.decode().splitlines()
+            if line.lower().startswith(prefix)
+        ]
+
     def unlock(self, dn: str) -> None:
         """Undo a ppolicy lockout and forget past failures, as an administrator would."""
         for attribute in ("pwdAccountLockedTime", "pwdFailureTime"):
-            with contextlib.suppress(SlapdError):  # absent attribute: nothing to undo
-                self.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: {attribute}\n-\n")
+            try:
+                change = f"dn: {dn}\nchangetype: modify\ndelete: {attribute}\n-\n"
+                self.ldapmodify(change, relax=True)
+            except SlapdError as exc:
+                if "No such attribute" not in str(exc):  # absent: nothing to undo
+                    raise
 
     # ------------------------------------------------------------ internals
 
