@@ -107,6 +107,14 @@ class ServerSettings(_Section):
     allowed_clients: tuple[Network, ...] = ()
     trusted_proxies: tuple[Network, ...] = ()
     request_deadline: Duration = 10.0
+    #: an idle kept-alive connection is closed after this long (aiohttp's default, 3630 s,
+    #: let every idle or half-sent connection hold a file descriptor for an hour)
+    keepalive_timeout: Duration = 60.0
+    #: open connections per source address (IPv6: per /64); trusted_proxies are exempt
+    max_connections_per_client: int = Field(64, ge=1, le=1_000_000)
+    #: open connections on the Ringotel-facing listeners in all; 0: half of the process's
+    #: open-file limit (RLIMIT_NOFILE), keeping the other half for directory connections
+    max_connections: int = Field(0, ge=0, le=10_000_000)
     ops_listen: str | None = "127.0.0.1:9100"
     max_body_size: int = Field(8192, ge=256, le=1_048_576)
     max_field_length: int = Field(1024, ge=16, le=65536)

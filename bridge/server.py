@@ -3,6 +3,8 @@
 Readiness is reported to systemd only after every listener is bound and one directory
 check has run. SIGHUP reloads the config and TLS certificates; SIGTERM stops
 accepting, drains in-flight requests up to ``server.drain_timeout``, then exits 0.
+Every connection is bounded (``bridge.web.connections``): a header deadline and an idle
+bound on both listeners, per-client and total caps on the Ringotel-facing ones.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import structlog
 from aiohttp import web
 
 from bridge import systemd
-from bridge.config import Config
+from bridge.config import Config, ServerSettings
 from bridge.errors import DirectoryUnavailable
 from bridge.runtime import Runtime
 from bridge.service import Service, check_lockout_budget
 from bridge.tls import check_tls, checked_tls_context, load_certificates
 from bridge.web.app import create_app
+from bridge.web.connections import BoundedSite, ConnectionLimits
 from bridge.web.ops import create_ops_app
 
 _log = structlog.get_logger("bridge.server")
@@ -45,12 +48,19 @@ class Server:
         self.stop_event = asyncio.Event()
         self._main: web.AppRunner | None = None
         self._ops: web.AppRunner | None = None
-        self._sites: list[web.TCPSite] = []
+        self._sites: list[BoundedSite] = []
         self._tls = checked_tls_context(config)
         self._listen = config.settings.server.listen
         self._ops_listen = config.settings.server.ops_listen
+        metrics = self.runtime.metrics
+        self._limits = ConnectionLimits("main", self._settings, metrics, capped=True)
+        self._ops_limits = ConnectionLimits("ops", self._settings, metrics, capped=False)
         self.runtime.checks.append(check_tls)
         self.runtime.reload_listeners.append(self._on_reload)
+
+    def _settings(self) -> ServerSettings:
+        """The current ``[server]``: the connection limits read it at every accept()."""
+        return self.runtime.config.settings.server
 
     def _on_reload(self, service: Service) -> None:
         server = service.settings.server
@@ -79,24 +89,31 @@ class Server:
         )
         await self._main.setup()
         for host, port in settings.listen_addresses:
-            await self._site(self._main, host, port, self._tls)
+            await self._site(self._main, host, port, self._limits, self._tls)
         if settings.ops_address:
             self._ops = web.AppRunner(
                 create_ops_app(self.runtime), access_log=None, handle_signals=False
             )
             await self._ops.setup()
-            await self._site(self._ops, *settings.ops_address, None)
+            await self._site(self._ops, *settings.ops_address, self._ops_limits, None)
         _log.info(
             "listening",
             addresses=self.addresses,
             tls=self._tls is not None,
             ops_address=self.ops_addresses[0] if self.ops_addresses else None,
+            max_connections=self._limits.max_connections(settings),
+            max_connections_per_client=settings.max_connections_per_client,
         )
 
     async def _site(
-        self, runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        limits: ConnectionLimits,
+        tls: ssl.SSLContext | None,
     ) -> None:
-        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_address=True)
+        site = BoundedSite(runner, host, port, limits=limits, ssl_context=tls)
         await site.start()
         self._sites.append(site)
 

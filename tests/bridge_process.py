@@ -75,8 +75,14 @@ def write_config(path: Path, document: Mapping[str, Any]) -> Path:
 class BridgeProcess:
     """One ``serve`` process; use as a context manager so it is always stopped."""
 
-    def __init__(self, config: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: Mapping[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
+        self.preexec = preexec  # runs in the child before exec, e.g. to lower RLIMIT_NOFILE
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = config.with_name(config.stem + ".log")
         self.lines: list[str] = []
@@ -95,6 +101,7 @@ class BridgeProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=self.preexec,
         )
         for stream, tag in ((self.process.stdout, ""), (self.process.stderr, "stderr: ")):
             reader = threading.Thread(target=self._read, args=(stream, tag), daemon=True)

@@ -234,6 +234,28 @@ def test_network_reaches_ldap_and_clients(service: dict[str, list[str]]) -> None
     assert service["CapabilityBoundingSet"] == [""]
 
 
+def test_open_file_limit_leaves_room_for_connections(service: dict[str, list[str]]) -> None:
+    # server.max_connections = 0 takes half of it for client connections.
+    assert int(_one(service, "LimitNOFILE")) >= 65536
+
+
+def test_the_commented_firewall_example_is_valid_once_uncommented(tmp_path: Path) -> None:
+    """The IPAddressDeny=/IPAddressAllow= lines shown for allowed_clients parse cleanly
+    and systemd sees the allow list (the check stays amber only for non-localhost entries)."""
+    text = UNIT.read_text()
+    example = [line[1:] for line in text.splitlines() if line.startswith("#IPAddress")]
+    assert [line.split("=")[0] for line in example] == [
+        "IPAddressDeny", "IPAddressAllow", "IPAddressAllow", "IPAddressAllow"
+    ]  # fmt: skip
+    copy = tmp_path / UNIT.name
+    copy.write_text(text.replace("\n#IPAddress", "\nIPAddress"))
+    result = _run(_systemd_analyze(), "security", "--offline=true", "--json=short", copy)
+    assert result.returncode == 0, result.stderr
+    assert "ignoring" not in result.stderr, result.stderr
+    [check] = [c for c in json.loads(result.stdout) if c["name"] == "IPAddressDeny="]
+    assert "defines IP address allow list" in check["description"], check
+
+
 def test_unit_tmpfiles_and_sysusers_agree(service: dict[str, list[str]]) -> None:
     assert _one(service, "User") == SERVICE_USER
     assert _one(service, "Group") == SERVICE_USER

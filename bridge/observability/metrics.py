@@ -125,6 +125,19 @@ class Metrics:
             ["mode", "reason"],
             registry=r,
         )
+        self.connections_open = Gauge(
+            f"{PREFIX}_connections_open",
+            "HTTP connections open, by listener (main: Ringotel-facing, ops)",
+            ["listener"],
+            registry=r,
+        )
+        self.connections_dropped = Counter(
+            f"{PREFIX}_connections_dropped",
+            "Connections the bridge closed to bound them: refused over a cap when accepted "
+            "(per_client_limit, max_connections) or headers not in by the deadline",
+            ["listener", "reason"],
+            registry=r,
+        )
         self.reloads = Counter(
             f"{PREFIX}_config_reloads", "Configuration reloads by result", ["result"], registry=r
         )
