@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -330,6 +331,18 @@ class GroupSettings(_Section):
 Transform = Literal["lowercase", "uppercase", "strip", "strip_domain", "digits_only"]
 
 
+#: Usernames of a file directory when ``[[usernames]]`` is absent. Only the administrator
+#: writes that file, so nobody can forge a value in it; an LDAP directory has no default.
+FILE_USERNAME_ATTRIBUTES = ("ipPhone", "otherIpPhone")
+
+USERNAMES_REQUIRED = (
+    "required for an LDAP directory (there is no default): add a [[usernames]] table "
+    "with an attribute that users cannot write on their own entry, e.g. employeeNumber, "
+    "extensionAttribute1, or ipPhone once the ACL is hardened (AD's default ACL lets every "
+    "user write ipPhone, otherIpPhone, telephoneNumber and mobile on themselves)"
+)
+
+
 class UsernameRule(_Section):
     """``[[usernames]]``: one directory attribute that yields Ringotel usernames."""
 
@@ -371,16 +384,29 @@ class Settings(_Section):
     client_auth: ClientAuthSettings
     directory: DirectorySettings
     groups: GroupSettings = GroupSettings()
-    usernames: tuple[UsernameRule, ...] = ()
+    usernames: tuple[UsernameRule, ...] = Field((), validate_default=True)
     response: ResponseSettings = ResponseSettings()
     protection: ProtectionSettings = ProtectionSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("usernames")
+    @classmethod
+    def _usernames_chosen(
+        cls, value: tuple[UsernameRule, ...], info: ValidationInfo
+    ) -> tuple[UsernameRule, ...]:
+        """No default for LDAP: the obvious attributes are often self-writable (see
+        ``bridge.presets``). A directory section that failed validation is reported on
+        its own, so this check waits for it."""
+        directory = info.data.get("directory")
+        if not value and isinstance(directory, DirectorySettings) and directory.type == "ldap":
+            raise ValueError(USERNAMES_REQUIRED)
+        return value
 
     @property
     def username_rules(self) -> tuple[UsernameRule, ...]:
         if self.usernames:
             return self.usernames
-        return tuple(UsernameRule(attribute=a) for a in self.directory.preset.username_attributes)
+        return tuple(UsernameRule(attribute=a) for a in FILE_USERNAME_ATTRIBUTES)
 
     @property
     def display_name_attribute(self) -> str:
