@@ -16,6 +16,7 @@ import structlog
 from bridge import response
 from bridge.client_auth import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.config import Config, Settings
+from bridge.directory.ad_schema import Verdict
 from bridge.directory.base import Directory
 from bridge.directory.ldap import LdapDirectory, LdapOptions
 from bridge.directory.ldap_transport import TransportOptions
@@ -93,6 +94,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         active_directory=directory.flavor == "active_directory",
         password_policy_control=directory.preset.password_policy_control,
         needs_groups=bool(settings.groups.allow or settings.groups.deny),
+        username_attributes=tuple(dict.fromkeys(r.attribute for r in settings.username_rules)),
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )
@@ -224,3 +226,30 @@ async def check_lockout_budget(service: Service) -> int | None:
             reason=problem,
         )
     return threshold
+
+
+async def check_username_attributes(service: Service) -> list[Verdict]:
+    """Warn about each username attribute users may write on their own account.
+
+    Such an attribute lets anyone claim a colleague's extension (the duplicate check
+    keeps the value from both, which still takes it from the colleague). Judged from
+    the AD schema; OpenLDAP publishes no such facts, so there it is not checked.
+    """
+    directory = service.directory
+    if not isinstance(directory, LdapDirectory):
+        return []
+    verdicts = await directory.username_attribute_verdicts()
+    for verdict in verdicts:
+        if verdict.writable_by_self:
+            _log.warning(
+                "username_attribute_self_writable",
+                attribute=verdict.attribute,
+                reason=verdict.reason,
+            )
+        elif not verdict.in_schema:
+            _log.warning(
+                "username_attribute_not_in_schema",
+                attribute=verdict.attribute,
+                reason=verdict.reason,
+            )
+    return verdicts

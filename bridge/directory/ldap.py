@@ -21,7 +21,7 @@ from cachetools import TTLCache
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from bridge.directory import ad, ppolicy
+from bridge.directory import ad, ad_schema, ppolicy
 from bridge.directory.base import Readiness, UserEntry
 from bridge.directory.ldap_transport import (
     ServerList,
@@ -67,6 +67,8 @@ class LdapOptions:
     password_policy_control: bool = False
     #: group allow/deny lists are configured (direct-bind mode reads groups at bind time)
     needs_groups: bool = True
+    #: the [[usernames]] attributes: checked against the schema, searched for duplicates
+    username_attributes: Sequence[str] = ()
 
 
 @dataclass
@@ -449,6 +451,30 @@ class LdapDirectory:
 
         if self.options.bind_dn is None:
             return None
+        return await self._run(read)
+
+    async def username_attribute_verdicts(self) -> list[ad_schema.Verdict]:
+        """Which username attributes users may write on themselves (AD schema); empty
+        without a service account or for OpenLDAP, which publish no such facts.
+
+        Read at start-up, so a forgeable attribute is a warning in the log then.
+        """
+
+        def read(deadline: float) -> list[ad_schema.Verdict]:
+            def work(connection: ldap3.Connection) -> list[ad_schema.Verdict]:
+                try:
+                    return ad_schema.read_verdicts(connection, self.options.username_attributes)
+                except ad_schema.SchemaUnreadable as exc:
+                    raise DirectoryUnavailable(f"cannot read the schema: {exc}") from None
+
+            return self.servers.run(
+                lambda server: self._on_server(server, "search", self._service_connection, work),
+                deadline,
+            )
+
+        options = self.options
+        if not (options.bind_dn and options.active_directory and options.username_attributes):
+            return []
         return await self._run(read)
 
     async def close(self) -> None:
