@@ -269,8 +269,11 @@ class DirectorySettings(_Section):
             errors.append("bind_dn needs bind_password_file")
         if not self.bind_dn and not self.bind_template:
             errors.append("set bind_dn (search, then bind) or bind_template (direct bind)")
-        if self.bind_dn and not self.base_dn:
-            errors.append("base_dn is required with a service account")
+        if not self.base_dn:
+            errors.append(
+                "base_dn is required: users, and the holders of each username "
+                "(a value two entries hold is never handed out), are searched there"
+            )
         if self.bind_template and "{login}" not in self.bind_template:
             errors.append("bind_template must contain {login}")
         if self.user_filter and self.user_filter.count("{login}") < 1:
@@ -343,10 +346,20 @@ USERNAMES_REQUIRED = (
 )
 
 
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.;-]*$")
+
+
+def _check_attribute_name(name: str) -> str:
+    """The name goes into a search filter (the duplicate check): no filter syntax in it."""
+    if not _ATTRIBUTE_NAME.match(name):
+        raise ValueError(f"expected an attribute name such as ipPhone, got {name!r}")
+    return name
+
+
 class UsernameRule(_Section):
     """``[[usernames]]``: one directory attribute that yields Ringotel usernames."""
 
-    attribute: str = Field(min_length=1)
+    attribute: Annotated[str, AfterValidator(_check_attribute_name)]
     transforms: tuple[Transform, ...] = ()
     multi_valued: bool = True
 
@@ -366,6 +379,8 @@ class ProtectionSettings(_Section):
     stale_password_ttl: Duration = 900.0
     max_concurrent_directory_ops: int = Field(16, ge=1, le=1024)
     user_cache_ttl: OptionalDuration = 60.0
+    #: how long "this value is held by this entry alone" is believed; 0: search every time
+    username_check_ttl: OptionalDuration = 300.0
     max_tracked_logins: int = Field(100_000, ge=100)
 
 

@@ -7,6 +7,7 @@ requests in flight finish with the objects they started with.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from bridge.oauth import ClientFailureLimiter, ClientRegistry
 from bridge.observability.metrics import Metrics
 from bridge.throttle import Throttle, lockout_budget_problem
 from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
+from bridge.unique_usernames import UniqueUsernames
 from bridge.usernames import Rule
 
 _log = structlog.get_logger("bridge.service")
@@ -120,6 +122,12 @@ def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None]
     return observe
 
 
+def _drop_counter(metrics: Metrics | None) -> Callable[[str], None] | None:
+    if metrics is None:
+        return None
+    return lambda reason: metrics.usernames_dropped.labels(reason).inc()
+
+
 def _attributes(settings: Settings) -> tuple[str, ...]:
     names = [rule.attribute for rule in settings.username_rules]
     names.append(settings.display_name_attribute)
@@ -170,7 +178,10 @@ class _TokenClient:
             raise ValueError(exc.reason) from None
 
 
-def build_service(config: Config, metrics: Metrics | None = None) -> Service:
+def build_service(
+    config: Config, metrics: Metrics | None = None, clock: Callable[[], float] = time.monotonic
+) -> Service:
+    """The Service for ``config``; ``clock`` drives its caches (tests pass a fake one)."""
     settings = config.settings
     try:
         template = response.parse_template(settings.response.template)
@@ -202,6 +213,14 @@ def build_service(config: Config, metrics: Metrics | None = None) -> Service:
         ),
         GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
         user_cache_ttl=protection.user_cache_ttl,
+        clock=clock,
+        unique=UniqueUsernames(
+            directory,
+            policy.username_rules,
+            ttl=protection.username_check_ttl,
+            clock=clock,
+            on_drop=_drop_counter(metrics),
+        ),
     )
     return Service(config, directory, login, client_auth, template, oauth2)
 

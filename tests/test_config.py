@@ -476,6 +476,30 @@ def test_file_directory_keeps_a_username_default(secrets_dir: Path) -> None:
     assert [r.attribute for r in settings.username_rules] == ["ipPhone", "otherIpPhone"]
 
 
+@pytest.mark.parametrize(("value", "seconds"), [("5m", 300.0), ("0", 0.0), (0, 0.0)])
+def test_username_check_ttl(secrets_dir: Path, value: object, seconds: float) -> None:
+    raw = {**basic_doc(), "protection": {"username_check_ttl": value}}
+    settings = from_mapping(raw, base_dir=secrets_dir, environ={}).settings
+    assert settings.protection.username_check_ttl == seconds
+    default = from_mapping(basic_doc(), base_dir=secrets_dir, environ={}).settings
+    assert default.protection.username_check_ttl == 300.0
+
+
+@pytest.mark.parametrize("name", ["ip Phone", "ipPhone)(uid=*", "*", "", "a\\b", "(cn)"])
+def test_username_attribute_must_be_an_attribute_name(secrets_dir: Path, name: str) -> None:
+    """The name goes into the duplicate check's filter: no filter syntax may ride along."""
+    problems = problems_of({**basic_doc(), "usernames": [{"attribute": name}]}, secrets_dir)
+    assert keys_of(problems) == {"usernames[0].attribute"}
+
+
+def test_base_dn_is_required_in_direct_bind_mode_too(secrets_dir: Path) -> None:
+    raw = basic_doc(base_dn="", bind_template="{login}@corp.example")
+    del raw["directory"]["bind_dn"]
+    problems = problems_of(raw, secrets_dir)
+    assert keys_of(problems) == {"directory"}
+    assert "base_dn is required" in problems[0].message
+
+
 # --- load() -----------------------------------------------------------------------------
 
 

@@ -194,7 +194,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "ldap_without_usernames": (
         GOOD.replace(
             'type = "file"\nusers_file = "users.toml"',
-            'type = "ldap"\nurls = ["ldaps://dc1"]\nbind_template = "{login}@corp.example"',
+            'type = "ldap"\nurls = ["ldaps://dc1"]\nbind_template = "{login}@corp.example"\n'
+            'base_dn = "DC=corp,DC=example"',
         ),
         ["usernames: required for an LDAP directory", "users cannot write on their own entry"],
     ),
