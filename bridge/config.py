@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -279,8 +280,11 @@ class DirectorySettings(_Section):
             errors.append("bind_dn needs bind_password_file")
         if not self.bind_dn and not self.bind_template:
             errors.append("set bind_dn (search, then bind) or bind_template (direct bind)")
-        if self.bind_dn and not self.base_dn:
-            errors.append("base_dn is required with a service account")
+        if not self.base_dn:
+            errors.append(
+                "base_dn is required: users, and the holders of each username "
+                "(a value two entries hold is never handed out), are searched there"
+            )
         if self.bind_template and "{login}" not in self.bind_template:
             errors.append("bind_template must contain {login}")
         if self.user_filter and self.user_filter.count("{login}") < 1:
@@ -341,10 +345,32 @@ class GroupSettings(_Section):
 Transform = Literal["lowercase", "uppercase", "strip", "strip_domain", "digits_only"]
 
 
+#: Usernames of a file directory when ``[[usernames]]`` is absent. Only the administrator
+#: writes that file, so nobody can forge a value in it; an LDAP directory has no default.
+FILE_USERNAME_ATTRIBUTES = ("ipPhone", "otherIpPhone")
+
+USERNAMES_REQUIRED = (
+    "required for an LDAP directory (there is no default): add a [[usernames]] table "
+    "with an attribute that users cannot write on their own entry, e.g. employeeNumber, "
+    "extensionAttribute1, or ipPhone once the ACL is hardened (AD's default ACL lets every "
+    "user write ipPhone, otherIpPhone, telephoneNumber and mobile on themselves)"
+)
+
+
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.;-]*$")
+
+
+def _check_attribute_name(name: str) -> str:
+    """The name goes into a search filter (the duplicate check): no filter syntax in it."""
+    if not _ATTRIBUTE_NAME.match(name):
+        raise ValueError(f"expected an attribute name such as ipPhone, got {name!r}")
+    return name
+
+
 class UsernameRule(_Section):
     """``[[usernames]]``: one directory attribute that yields Ringotel usernames."""
 
-    attribute: str = Field(min_length=1)
+    attribute: Annotated[str, AfterValidator(_check_attribute_name)]
     transforms: tuple[Transform, ...] = ()
     multi_valued: bool = True
 
@@ -374,6 +400,8 @@ class ProtectionSettings(_Section):
     key_file: Path = Path("guard-key")
     max_concurrent_directory_ops: int = Field(16, ge=1, le=1024)
     user_cache_ttl: OptionalDuration = 60.0
+    #: how long "this value is held by this entry alone" is believed; 0: search every time
+    username_check_ttl: OptionalDuration = 300.0
     max_tracked_logins: int = Field(100_000, ge=100)
 
 
@@ -392,16 +420,29 @@ class Settings(_Section):
     client_auth: ClientAuthSettings
     directory: DirectorySettings
     groups: GroupSettings = GroupSettings()
-    usernames: tuple[UsernameRule, ...] = ()
+    usernames: tuple[UsernameRule, ...] = Field((), validate_default=True)
     response: ResponseSettings = ResponseSettings()
     protection: ProtectionSettings = ProtectionSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("usernames")
+    @classmethod
+    def _usernames_chosen(
+        cls, value: tuple[UsernameRule, ...], info: ValidationInfo
+    ) -> tuple[UsernameRule, ...]:
+        """No default for LDAP: the obvious attributes are often self-writable (see
+        ``bridge.presets``). A directory section that failed validation is reported on
+        its own, so this check waits for it."""
+        directory = info.data.get("directory")
+        if not value and isinstance(directory, DirectorySettings) and directory.type == "ldap":
+            raise ValueError(USERNAMES_REQUIRED)
+        return value
 
     @property
     def username_rules(self) -> tuple[UsernameRule, ...]:
         if self.usernames:
             return self.usernames
-        return tuple(UsernameRule(attribute=a) for a in self.directory.preset.username_attributes)
+        return tuple(UsernameRule(attribute=a) for a in FILE_USERNAME_ATTRIBUTES)
 
     @property
     def display_name_attribute(self) -> str:

@@ -29,6 +29,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from bridge.answers import Answer, answer
 from bridge.config import Config, Settings
+from bridge.directory import ad_schema
 from bridge.directory.ldap import LdapDirectory, LdapOptions
 from bridge.directory.ldap_lockout import describe
 from bridge.directory.ldap_transport import (
@@ -214,6 +215,7 @@ def _probe_connected(connection: ldap3.Connection, options: LdapOptions, probe: 
     if options.bind_dn is None:
         probe.lines.append("bind: no service account (direct bind mode); search skipped")
         _read_root_dse(connection, probe)
+        probe.lines.append("username attributes: not checked (no service account)")
         return
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
@@ -224,6 +226,7 @@ def _probe_connected(connection: ldap3.Connection, options: LdapOptions, probe: 
     probe.lines.append(f"bind: service account {options.bind_dn} OK")
     _read_root_dse(connection, probe)
     _run_user_filter(connection, options, probe)
+    _username_attributes(connection, options, probe)
 
 
 def tls_details(sock: object) -> list[str]:
@@ -288,6 +291,29 @@ def _run_user_filter(connection: ldap3.Connection, options: LdapOptions, probe: 
     probe.lines.append(
         f"user filter: OK, {len(matches)} entries for the dummy login {DUMMY_LOGIN!r}"
     )
+
+
+def _username_attributes(connection: ldap3.Connection, options: LdapOptions, probe: Probe) -> None:
+    """A username attribute users can write on themselves lets anyone claim a colleague's
+    extension: one FAILED line for each (AD: judged from the schema)."""
+    names = list(options.username_attributes)
+    if not options.active_directory:
+        probe.lines.append(
+            "username attributes: not checked (OpenLDAP publishes no ACL facts); make sure "
+            f"no slapd ACL gives 'by self write' on {', '.join(names)}"
+        )
+        return
+    try:
+        verdicts = ad_schema.read_verdicts(connection, names)
+    except ad_schema.SchemaUnreadable as exc:
+        probe.lines.append(f"username attributes: not checked (cannot read the schema: {exc})")
+        return
+    for verdict in verdicts:
+        text = f"username attribute {verdict.attribute}: {verdict.reason}"
+        if verdict.writable_by_self or not verdict.in_schema:
+            probe.failures.append(text)
+        else:
+            probe.lines.append(text)
 
 
 # -- test-login -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRej
 from bridge.groups import GroupCache, GroupPolicy
 from bridge.guard import Guard, Refusal
 from bridge.logins import LoginRules, normalize_login, throttle_key
+from bridge.unique_usernames import UniqueUsernames
 from bridge.usernames import Rule, build_usernames, first_value
 
 
@@ -67,6 +68,8 @@ class Trace:
     steps: list[str] = field(default_factory=list)
     directory_used: bool = False
     cached_entry: bool = False
+    #: username -> why it was withheld (bridge.unique_usernames)
+    dropped_usernames: dict[str, str] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
         self.steps.append(text)
@@ -94,11 +97,15 @@ class LoginService:
         user_cache_ttl: float = 0.0,
         user_cache_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        unique: UniqueUsernames | None = None,
     ) -> None:
         self.directory = directory
         self.policy = policy
         self.guard = guard
         self.group_cache = group_cache
+        self.unique = (
+            unique if unique is not None else UniqueUsernames(directory, policy.username_rules)
+        )
         self._users: TTLCache[str, UserEntry] | None = (
             TTLCache(user_cache_size, user_cache_ttl, timer=clock) if user_cache_ttl > 0 else None
         )
@@ -225,6 +232,7 @@ class LoginService:
             if reason is not None:
                 return Rejected(reason, typed, dn=user.dn, server=user.server)
         usernames = build_usernames(user.attributes, self.policy.username_rules)
+        usernames = await self.unique.keep(user, usernames, trace)
         trace.note(f"usernames: {', '.join(usernames) or '(none)'}")
         if not usernames:
             return Rejected(Reason.NO_USERNAMES, typed, dn=user.dn, server=user.server)

@@ -1,6 +1,10 @@
 """Active Directory and OpenLDAP differ in data, not in code paths.
 
 A preset supplies the defaults a flavor needs; any key set in the config wins.
+There is deliberately no default for the username attributes: the attributes a
+directory holds phone extensions in (AD's ``ipPhone``/``otherIpPhone``, OpenLDAP's
+``telephoneNumber``) are often ones every user may write on their own entry, so the
+administrator must choose one they cannot (``[[usernames]]`` is required for LDAP).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ class Preset:
     display_name_attribute: str
     group_strategy: GroupStrategy
     nested_group_strategy: GroupStrategy
-    username_attributes: tuple[str, ...]
     accept_domain_prefix: bool
     #: ask for the ppolicy response control on user binds (OpenLDAP's ppolicy overlay)
     password_policy_control: bool = False
@@ -38,7 +41,6 @@ PRESETS: dict[Flavor, Preset] = {
         display_name_attribute="displayName",
         group_strategy="member_of",
         nested_group_strategy="token_groups",
-        username_attributes=("ipPhone", "otherIpPhone"),
         accept_domain_prefix=True,
         lockout=AD,
     ),
@@ -48,7 +50,6 @@ PRESETS: dict[Flavor, Preset] = {
         display_name_attribute="displayName",
         group_strategy="member_of",
         nested_group_strategy="member_of",
-        username_attributes=("telephoneNumber",),
         accept_domain_prefix=False,
         password_policy_control=True,
         lockout=PPOLICY,

@@ -20,7 +20,7 @@ from bridge import systemd
 from bridge.config import Config, ServerSettings
 from bridge.errors import DirectoryUnavailable
 from bridge.runtime import Runtime
-from bridge.service import Service, check_lockout_budget
+from bridge.service import Service, check_lockout_budget, check_username_attributes
 from bridge.tls import check_tls, checked_tls_context, load_certificates
 from bridge.web.app import create_app
 from bridge.web.connections import BoundedSite, ConnectionLimits
@@ -137,6 +137,10 @@ class Server:
             await asyncio.wait_for(check_lockout_budget(self.runtime.service), 15)
         except (DirectoryUnavailable, TimeoutError) as exc:
             _log.warning("lockout_threshold_unreadable", detail=str(exc) or "timed out")
+        try:
+            await asyncio.wait_for(check_username_attributes(self.runtime.service), 15)
+        except (DirectoryUnavailable, TimeoutError) as exc:
+            _log.warning("username_attributes_unchecked", detail=str(exc) or "timed out")
         return True
 
     async def reload(self) -> None:

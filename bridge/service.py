@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import structlog
 from bridge import response
 from bridge.client_auth import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.config import Config, Settings
+from bridge.directory.ad_schema import Verdict
 from bridge.directory.base import Directory
 from bridge.directory.ldap import LdapDirectory, LdapOptions
 from bridge.directory.ldap_transport import TransportOptions
@@ -30,6 +32,7 @@ from bridge.logins import LoginRules
 from bridge.oauth import ClientRegistry
 from bridge.observability.metrics import Metrics
 from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
+from bridge.unique_usernames import UniqueUsernames
 from bridge.usernames import Rule
 
 _log = structlog.get_logger("bridge.service")
@@ -98,6 +101,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         lockout=directory.preset.lockout,
         password_policy_dn=directory.password_policy_dn,
         needs_groups=bool(settings.groups.allow or settings.groups.deny),
+        username_attributes=tuple(dict.fromkeys(r.attribute for r in settings.username_rules)),
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )
@@ -121,6 +125,12 @@ def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None]
         metrics.directory_latency.labels(server, operation, result).observe(seconds)
 
     return observe
+
+
+def _drop_counter(metrics: Metrics | None) -> Callable[[str], None] | None:
+    if metrics is None:
+        return None
+    return lambda reason: metrics.usernames_dropped.labels(reason).inc()
 
 
 def _attributes(settings: Settings) -> tuple[str, ...]:
@@ -201,8 +211,12 @@ def load_guard(config: Config) -> Guard:
 
 
 def build_service(
-    config: Config, metrics: Metrics | None = None, guard: Guard | None = None
+    config: Config,
+    metrics: Metrics | None = None,
+    guard: Guard | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Service:
+    """The Service for ``config``; ``clock`` drives its caches (tests pass a fake one)."""
     settings = config.settings
     try:
         template = response.parse_template(settings.response.template)
@@ -229,6 +243,14 @@ def build_service(
         guard or build_guard(config),
         GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
         user_cache_ttl=protection.user_cache_ttl,
+        clock=clock,
+        unique=UniqueUsernames(
+            directory,
+            policy.username_rules,
+            ttl=protection.username_check_ttl,
+            clock=clock,
+            on_drop=_drop_counter(metrics),
+        ),
     )
     return Service(config, directory, login, client_auth, template, oauth2)
 
@@ -251,3 +273,30 @@ async def check_lockout_budget(service: Service) -> list[str]:
             reason=problem,
         )
     return problems
+
+
+async def check_username_attributes(service: Service) -> list[Verdict]:
+    """Warn about each username attribute users may write on their own account.
+
+    Such an attribute lets anyone claim a colleague's extension (the duplicate check
+    keeps the value from both, which still takes it from the colleague). Judged from
+    the AD schema; OpenLDAP publishes no such facts, so there it is not checked.
+    """
+    directory = service.directory
+    if not isinstance(directory, LdapDirectory):
+        return []
+    verdicts = await directory.username_attribute_verdicts()
+    for verdict in verdicts:
+        if verdict.writable_by_self:
+            _log.warning(
+                "username_attribute_self_writable",
+                attribute=verdict.attribute,
+                reason=verdict.reason,
+            )
+        elif not verdict.in_schema:
+            _log.warning(
+                "username_attribute_not_in_schema",
+                attribute=verdict.attribute,
+                reason=verdict.reason,
+            )
+    return verdicts

@@ -32,19 +32,31 @@ def build_usernames(
     attributes: Mapping[str, Sequence[str]], rules: Sequence[Rule]
 ) -> tuple[str, ...]:
     """Collect usernames; attribute names compare case-insensitively, as in LDAP."""
+    return tuple(username_sources(attributes, rules))
+
+
+def username_sources(
+    attributes: Mapping[str, Sequence[str]], rules: Sequence[Rule]
+) -> dict[str, tuple[str, ...]]:
+    """Each username (in order) with the directory values it was made from.
+
+    The duplicate check searches the directory for those values as stored: a
+    transformed username (``digits_only``, ``strip_domain``) is not what any entry holds.
+    """
     lowered = {name.lower(): values for name, values in attributes.items()}
-    seen: dict[str, None] = {}
+    found: dict[str, dict[str, None]] = {}
     for rule in rules:
         values = lowered.get(rule.attribute.lower(), ())
         if not rule.multi_valued:
             values = values[:1]
-        for value in values:
+        for raw in values:
+            value = raw
             for transform in rule.transforms:
                 value = TRANSFORMS[transform](value)
             value = value.strip()
             if value:
-                seen.setdefault(value, None)
-    return tuple(seen)
+                found.setdefault(value, {})[raw] = None
+    return {value: tuple(raws) for value, raws in found.items()}
 
 
 def first_value(attributes: Mapping[str, Sequence[str]], name: str) -> str | None:

@@ -31,10 +31,15 @@ def ldap_directory(**overrides: Any) -> dict[str, Any]:
     }
 
 
+#: An LDAP directory has no default username attribute: every LDAP document names one.
+USERNAMES = [{"attribute": "employeeNumber"}]
+
+
 def basic_doc(**directory: Any) -> dict[str, Any]:
     return {
         "client_auth": {"mode": "basic", "password_file": "client-password"},
         "directory": ldap_directory(**directory),
+        "usernames": USERNAMES,
     }
 
 
@@ -77,7 +82,11 @@ def test_minimal_basic_ldap(secrets_dir: Path) -> None:
 
 
 def test_minimal_bearer_ldap(secrets_dir: Path) -> None:
-    raw = {"client_auth": {"mode": "bearer", "token_file": "token"}, "directory": ldap_directory()}
+    raw = {
+        "client_auth": {"mode": "bearer", "token_file": "token"},
+        "directory": ldap_directory(),
+        "usernames": USERNAMES,
+    }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
     assert [t.reveal() for t in config.secrets.bearer_tokens] == [b"token-value-0123456789"]
 
@@ -87,6 +96,7 @@ def test_bearer_with_several_tokens(secrets_dir: Path) -> None:
     raw = {
         "client_auth": {"mode": "bearer", "token_file": "token", "token_files": ["token-next"]},
         "directory": ldap_directory(),
+        "usernames": USERNAMES,
     }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
     assert [t.reveal() for t in config.secrets.bearer_tokens] == [
@@ -104,6 +114,7 @@ def test_minimal_oauth2_ldap(secrets_dir: Path) -> None:
             "token_ttl": "1h",
         },
         "directory": ldap_directory(),
+        "usernames": USERNAMES,
     }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
     assert [s.reveal() for s in config.secrets.client_secrets] == [
@@ -138,7 +149,7 @@ def test_file_directory_needs_users_file_that_exists(secrets_dir: Path) -> None:
 
 
 def test_oauth2_needs_secret_and_signing_key(secrets_dir: Path) -> None:
-    raw = {"client_auth": {"mode": "oauth2"}, "directory": ldap_directory()}
+    raw = {"client_auth": {"mode": "oauth2"}, "directory": ldap_directory(), "usernames": USERNAMES}
     problems = problems_of(raw, secrets_dir)
     assert keys_of(problems) == {"client_auth"}
     assert "client_secret_file" in problems[0].message
@@ -460,10 +471,69 @@ def test_filter_without_login_placeholder_is_a_problem(secrets_dir: Path) -> Non
     assert "{login}" in problems[0].message
 
 
-def test_preset_username_and_display_name_defaults(secrets_dir: Path) -> None:
+def test_preset_display_name_default(secrets_dir: Path) -> None:
     settings = from_mapping(basic_doc(), base_dir=secrets_dir, environ={}).settings
-    assert [r.attribute for r in settings.username_rules] == ["ipPhone", "otherIpPhone"]
+    assert [r.attribute for r in settings.username_rules] == ["employeeNumber"]
     assert settings.display_name_attribute == "displayName"
+
+
+@pytest.mark.parametrize("flavor", ["active_directory", "openldap"])
+def test_ldap_directory_has_no_default_username_attribute(secrets_dir: Path, flavor: str) -> None:
+    """AD's ipPhone/otherIpPhone and OpenLDAP's telephoneNumber are often writable by
+    the user himself: the administrator must choose, and the error says what to choose."""
+    raw = basic_doc(flavor=flavor)
+    del raw["usernames"]
+    problems = problems_of(raw, secrets_dir)
+    assert keys_of(problems) == {"usernames"}
+    message = problems[0].message
+    assert "required for an LDAP directory" in message
+    assert "users cannot write on their own entry" in message
+    assert "employeeNumber" in message
+    assert "extensionAttribute1" in message
+    assert "ipPhone once the ACL is hardened" in message
+    # an empty list is no choice either
+    assert keys_of(problems_of({**raw, "usernames": []}, secrets_dir)) == {"usernames"}
+
+
+def test_missing_usernames_waits_for_a_valid_directory_section(secrets_dir: Path) -> None:
+    raw = basic_doc(urls=[])
+    del raw["usernames"]
+    assert keys_of(problems_of(raw, secrets_dir)) == {"directory"}
+
+
+def test_file_directory_keeps_a_username_default(secrets_dir: Path) -> None:
+    """Only the administrator writes the users file: nobody can forge a value there."""
+    (secrets_dir / "users.toml").write_text("")
+    raw = {
+        "client_auth": {"mode": "basic", "password_file": "client-password"},
+        "directory": {"type": "file", "users_file": "users.toml"},
+    }
+    settings = from_mapping(raw, base_dir=secrets_dir, environ={}).settings
+    assert [r.attribute for r in settings.username_rules] == ["ipPhone", "otherIpPhone"]
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("5m", 300.0), ("0", 0.0), (0, 0.0)])
+def test_username_check_ttl(secrets_dir: Path, value: object, seconds: float) -> None:
+    raw = {**basic_doc(), "protection": {"username_check_ttl": value}}
+    settings = from_mapping(raw, base_dir=secrets_dir, environ={}).settings
+    assert settings.protection.username_check_ttl == seconds
+    default = from_mapping(basic_doc(), base_dir=secrets_dir, environ={}).settings
+    assert default.protection.username_check_ttl == 300.0
+
+
+@pytest.mark.parametrize("name", ["ip Phone", "ipPhone)(uid=*", "*", "", "a\\b", "(cn)"])
+def test_username_attribute_must_be_an_attribute_name(secrets_dir: Path, name: str) -> None:
+    """The name goes into the duplicate check's filter: no filter syntax may ride along."""
+    problems = problems_of({**basic_doc(), "usernames": [{"attribute": name}]}, secrets_dir)
+    assert keys_of(problems) == {"usernames[0].attribute"}
+
+
+def test_base_dn_is_required_in_direct_bind_mode_too(secrets_dir: Path) -> None:
+    raw = basic_doc(base_dn="", bind_template="{login}@corp.example")
+    del raw["directory"]["bind_dn"]
+    problems = problems_of(raw, secrets_dir)
+    assert keys_of(problems) == {"directory"}
+    assert "base_dn is required" in problems[0].message
 
 
 # --- load() -----------------------------------------------------------------------------
@@ -476,6 +546,7 @@ def test_load_reads_toml_and_resolves_secrets_beside_it(secrets_dir: Path) -> No
         '[directory]\nurls = ["ldaps://dc1.corp.example"]\n'
         f'bind_dn = "{AD_DN}"\nbind_password_file = "ldap-bind-password"\n'
         'base_dn = "DC=corp,DC=example"\n'
+        '[[usernames]]\nattribute = "employeeNumber"\n'
     )
     config = load(path, environ={})
     assert config.source == path

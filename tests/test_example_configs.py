@@ -109,7 +109,7 @@ async def test_example_config_loads_without_warnings_and_builds(tmp_path: Path) 
     assert settings.client_auth.mode == "oauth2"
     assert settings.directory.flavor == "active_directory"
     assert settings.directory.urls == ("ldaps://dc1.corp.example", "ldaps://dc2.corp.example")
-    assert [rule.attribute for rule in settings.usernames] == ["ipPhone", "otherIpPhone"]
+    assert [rule.attribute for rule in settings.usernames] == ["employeeNumber"]
     assert config.secrets.bind_password is not None
     assert config.secrets.bind_password.reveal() == b"service account password"
     assert config.files["directory.ca_file"] == tmp_path / "etc" / "corp-ca.pem"
@@ -190,6 +190,14 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "world_readable_secret": (
         GOOD.replace('"client-password"', '"open-secret"'),
         ["client_auth.password_file: ", "readable by everyone"],
+    ),
+    "ldap_without_usernames": (
+        GOOD.replace(
+            'type = "file"\nusers_file = "users.toml"',
+            'type = "ldap"\nurls = ["ldaps://dc1"]\nbind_template = "{login}@corp.example"\n'
+            'base_dn = "DC=corp,DC=example"',
+        ),
+        ["usernames: required for an LDAP directory", "users cannot write on their own entry"],
     ),
     "not_toml": ("[server\nlisten = ", ["not valid TOML"]),
     "missing_config": ("", ["no such file"]),

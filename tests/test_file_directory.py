@@ -230,3 +230,23 @@ async def test_reload_reads_the_users_file_again_and_keeps_it_when_broken(
     assert failed[-1]["errors"] == [
         "users[5].password_hash: not an argon2 hash (make one with ringotel-bridge hash-password)"
     ]
+
+
+async def test_a_number_two_users_hold_is_handed_to_neither(
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    log_stream: Any,
+    tmp_path: Path,
+) -> None:
+    """The file follows the same rule as LDAP: a typo that gives dave alice's 102 must
+    not hand it to both of them."""
+    text = users_toml().replace('telephoneNumber = ["105"]', 'telephoneNumber = ["105", "102"]')
+    (tmp_path / "users.toml").write_text(text, encoding="utf-8")
+    client = await bridge_client(make_config(raw, groups={}))
+    status, body = await login(client, "dave", "dave-pass")
+    assert (status, [v["username"] for v in body["values"]]) == (200, ["105"])
+    status, body = await login(client, "alice", "alice pass ✓")
+    assert (status, [v["username"] for v in body["values"]]) == (200, ["101"])
+    events = [e for e in log_events(log_stream) if e["event"] == "login"]
+    assert [e["dropped_usernames"] for e in events] == [{"102": "duplicate"}] * 2

@@ -32,6 +32,7 @@ class FakeDirectory:
         self.find_calls: list[str] = []
         self.bind_calls: list[tuple[str, str]] = []
         self.group_calls = 0
+        self.holder_calls: list[str] = []
         self.down: DirectoryUnavailable | None = None
         self.find_error: LoginRejected | None = None
         self.bind_error: LoginRejected | DirectoryUnavailable | None = None
@@ -85,6 +86,18 @@ class FakeDirectory:
         if self.down is not None:
             raise self.down
         return frozenset(self.memberships.get(user.dn, set()))
+
+    async def holders_of(self, value: str) -> tuple[str, ...]:
+        """Entries holding ``value`` in ipPhone/otherIpPhone, like the LDAP search."""
+        self.holder_calls.append(value)
+        if self.down is not None:
+            raise self.down
+        found = {  # one entry may be filed under several logins
+            entry.dn: None
+            for entry in self.entries.values()
+            if any(value in entry.attributes.get(a, ()) for a in ("ipPhone", "otherIpPhone"))
+        }
+        return tuple(found)[:2]
 
     async def check(self) -> Readiness:
         return Readiness("ldaps://dc1")

@@ -23,6 +23,9 @@ class UserEntry:
     server: str | None = None
     #: True when the entry was built from a bind template and not read yet.
     provisional: bool = False
+    #: Direct-bind mode: who holds each of the entry's username values, searched with
+    #: the user's own rights right after the bind (there is no service account).
+    holders: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,14 @@ class Directory(Protocol):
 
     async def groups(self, user: UserEntry) -> frozenset[str]:
         """Every group DN the user is in, nested ones included where configured."""
+        ...
+
+    async def holders_of(self, value: str) -> tuple[str, ...]:
+        """DNs of the entries (two at most) that hold ``value`` in any username attribute.
+
+        Searched in the whole user base, so a username claimed by two entries is seen.
+        Raises DirectoryUnavailable when no server answered.
+        """
         ...
 
     async def check(self) -> Readiness:

@@ -87,9 +87,11 @@ class FileDirectory:
         users: Sequence[FileUser],
         display_name_attribute: str = "displayName",
         mail_attribute: str | None = None,
+        username_attributes: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.users = tuple(users)
+        self._username_attributes = frozenset(name.lower() for name in username_attributes)
         self._by_login: dict[str, FileUser] = {}
         self._by_dn = {user.dn.casefold(): user for user in self.users}
         for user in self.users:
@@ -107,7 +109,8 @@ class FileDirectory:
         directory = config.settings.directory
         mail = directory.mail_attribute if directory.accept_mail else None
         users = load_users(path, mail)
-        return cls(path, users, config.settings.display_name_attribute, mail)
+        usernames = [rule.attribute for rule in config.settings.username_rules]
+        return cls(path, users, config.settings.display_name_attribute, mail, usernames)
 
     @property
     def name(self) -> str:
@@ -159,6 +162,21 @@ class FileDirectory:
     async def groups(self, user: UserEntry) -> frozenset[str]:
         record = self._by_dn.get(user.dn.casefold())
         return frozenset(record.groups) if record else frozenset()
+
+    async def holders_of(self, value: str) -> tuple[str, ...]:
+        """Users holding ``value`` in a username attribute, compared like AD's ipPhone
+        (ignoring case); two at most, as the LDAP search asks for."""
+        wanted = value.casefold()
+        found = [
+            user.dn
+            for user in self.users
+            if any(
+                name.lower() in self._username_attributes
+                and any(v.casefold() == wanted for v in values)
+                for name, values in user.attributes.items()
+            )
+        ]
+        return tuple(found[:2])
 
     async def check(self) -> Readiness:
         await self._dummy_hash()  # made now (start-up), not on the first unknown login

@@ -2,12 +2,14 @@
 
 Implements :class:`bridge.directory.base.Directory`. ldap3 blocks, so every call runs
 in a bounded thread pool behind an asyncio semaphore; nothing here ever waits on a
-socket from the event loop. The login is escaped exactly once, in ``_user_filter``.
+socket from the event loop. Every value is escaped exactly once, where its filter is
+built: the login in ``_user_filter``, a username value in ``_holders_search``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import threading
 import time
@@ -21,7 +23,7 @@ from cachetools import TTLCache
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from bridge.directory import ad, ppolicy
+from bridge.directory import ad, ad_schema, ppolicy
 from bridge.directory.base import AccountLockout, LockoutPolicy, Readiness, UserEntry
 from bridge.directory.ldap_lockout import CounterSource, LdapLockout
 from bridge.directory.ldap_transport import (
@@ -74,6 +76,8 @@ class LdapOptions:
     lockout: LockoutFlavor | None = None
     #: OpenLDAP: the ppolicy entry that applies when a user names none (ppolicy_default)
     password_policy_dn: str | None = None
+    #: the [[usernames]] attributes: checked against the schema, searched for duplicates
+    username_attributes: Sequence[str] = ()
 
 
 @dataclass
@@ -86,6 +90,8 @@ class OpCounter:
     group_lookups: int = 0
     #: searches done for them (pages included): zero more on a group-cache hit
     group_searches: int = 0
+    #: searches for the holders of a username value (the duplicate check)
+    username_searches: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, kind: str) -> None:
@@ -252,7 +258,7 @@ class LdapDirectory:
                 raise LoginRejected(stated, "password policy control", server.name, user.dn)
             if user.provisional:
                 return self._read_self(connection, user, server)
-            return UserEntry(user.dn, user.attributes, user.groups, server.name)
+            return dataclasses.replace(user, server=server.name)
 
         return self.servers.run(
             lambda server: self._on_server(
@@ -274,11 +280,20 @@ class LdapDirectory:
     def _read_self(
         self, connection: ldap3.Connection, user: UserEntry, server: ServerState
     ) -> UserEntry:
-        """Direct-bind mode: read our own entry, and our groups, with the user's own
-        rights (there is no service account to do it)."""
+        """Direct-bind mode: read our own entry, our groups, and who else holds each of
+        our username values, with the user's own rights (there is no service account to
+        do it later; these searches see only what the user may read)."""
         entry = self._own_entry(connection, user, server)
         groups = self._group_lookup(connection, entry) if self.options.needs_groups else None
-        return UserEntry(entry.dn, entry.attributes, groups, server.name)
+        holders = {
+            value: self._holders_search(connection, value)
+            for value in dict.fromkeys(self._username_values(entry))
+        }
+        return UserEntry(entry.dn, entry.attributes, groups, server.name, holders=holders)
+
+    def _username_values(self, entry: UserEntry) -> Iterable[str]:
+        for name in self.options.username_attributes:
+            yield from _values(entry.attributes, name)
 
     def _own_entry(
         self, connection: ldap3.Connection, user: UserEntry, server: ServerState
@@ -301,6 +316,47 @@ class LdapDirectory:
         if len(matches) != 1:
             raise LoginRejected(Reason.UNKNOWN_USER, "bound, but cannot read own entry")
         return _entry(matches[0], server.name)
+
+    async def holders_of(self, value: str) -> tuple[str, ...]:
+        if self.options.bind_dn is None:  # direct bind: searched at bind time, see _read_self
+            raise DirectoryMisconfigured("no service account to search for username holders")
+        return await self._run(functools.partial(self._holders_sync, value))
+
+    def _holders_sync(self, value: str, deadline: float) -> tuple[str, ...]:
+        return self.servers.run(
+            lambda server: self._on_server(
+                server,
+                "search",
+                self._service_connection,
+                lambda c: self._holders_search(c, value),
+            ),
+            deadline,
+        )
+
+    def _holders_search(self, connection: ldap3.Connection, value: str) -> tuple[str, ...]:
+        """Up to two entries holding ``value`` in any username attribute; the value is
+        escaped here, once (RFC 4515). Any entry counts, not only users: a contact or an
+        OU holding the number is a claim on it too."""
+        escaped = escape_filter_chars(value)
+        terms = [f"({name}={escaped})" for name in self.options.username_attributes]
+        if not terms:  # nothing configured holds usernames: nobody holds the value
+            return ()
+        search_filter = terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
+        connection.search(
+            self.options.base_dn,
+            search_filter,
+            ldap3.SUBTREE,
+            attributes=["1.1"],
+            size_limit=2,
+            time_limit=int(self.options.transport.operation_timeout) or 1,
+        )
+        self.ops.add("searches")
+        self.ops.add("username_searches")
+        result = check_result(connection, "username holder search")
+        matches = entries(connection)
+        if result.get("result") not in (0, 4) and not matches:
+            _explain_search_failure(result, str(connection.server.name))
+        return tuple(str(match["dn"]) for match in matches)
 
     async def groups(self, user: UserEntry) -> frozenset[str]:
         if self.options.group_strategy == "member_of":
@@ -498,6 +554,30 @@ class LdapDirectory:
         if self.lockouts is None:
             return []
         return await self.lockouts.all_policies()
+
+    async def username_attribute_verdicts(self) -> list[ad_schema.Verdict]:
+        """Which username attributes users may write on themselves (AD schema); empty
+        without a service account or for OpenLDAP, which publish no such facts.
+
+        Read at start-up, so a forgeable attribute is a warning in the log then.
+        """
+
+        def read(deadline: float) -> list[ad_schema.Verdict]:
+            def work(connection: ldap3.Connection) -> list[ad_schema.Verdict]:
+                try:
+                    return ad_schema.read_verdicts(connection, self.options.username_attributes)
+                except ad_schema.SchemaUnreadable as exc:
+                    raise DirectoryUnavailable(f"cannot read the schema: {exc}") from None
+
+            return self.servers.run(
+                lambda server: self._on_server(server, "search", self._service_connection, work),
+                deadline,
+            )
+
+        options = self.options
+        if not (options.bind_dn and options.active_directory and options.username_attributes):
+            return []
+        return await self._run(read)
 
     async def close(self) -> None:
         for server in self.servers.servers:

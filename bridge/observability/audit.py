@@ -48,6 +48,8 @@ def reason_label(outcome: Outcome) -> tuple[str, str]:
 
 def audit_login(outcome: Outcome | Unavailable, trace: Trace, latency: float, client: str) -> None:
     fields = {k: v for k, v in outcome_fields(outcome).items() if v is not None}
+    if trace.dropped_usernames:  # extensions, not secrets: the admin needs the values
+        fields["dropped_usernames"] = dict(trace.dropped_usernames)
     level = "warning" if isinstance(outcome, Unavailable) else "info"
     getattr(_log, level)(
         "login",

@@ -116,6 +116,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.usernames_dropped = Counter(
+            f"{PREFIX}_usernames_dropped",
+            "Usernames withheld because the entry logging in does not hold them alone",
+            ["reason"],
+            registry=r,
+        )
         self.tokens = Counter(
             f"{PREFIX}_token_requests", "OAuth2 token requests by outcome", ["outcome"], registry=r
         )
