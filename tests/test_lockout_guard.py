@@ -76,6 +76,32 @@ async def test_same_wrong_password_reaches_slapd_once(
 
 
 @pytest.mark.openldap
+async def test_unknown_login_repeats_never_reach_slapd_again(
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    bridge_client: Any,
+    slapd: SlapdServer,
+    log_stream: Any,
+) -> None:
+    """The found bug: identical failures of an unknown login went to the directory every
+    time (and answered slower than a known user's remembered repeat). Now they are
+    remembered like a stale password, and distinct guesses spend the login's budget."""
+    client = await bridge_client(make_config(raw, protection={"max_failures": 3}))
+    await warm(client)
+    slapd.reset_counts()
+    statuses = [await login_status(client, "nobody-here", "a guess") for _ in range(50)]
+    assert statuses == [403] * 50
+    assert slapd.count_ops() == OpCounts(connections=0, binds=0, searches=1)
+    guesses = [await login_status(client, "nobody-here", f"guess {i}") for i in range(10)]
+    assert guesses == [403] * 10
+    assert slapd.count_ops().searches == 3  # the budget of 3, then nothing
+    reasons = login_reasons(log_stream, "nobody-here")
+    assert reasons == ["unknown_user"] * 52 + ["throttled"] * 8
+    remembered = [e for e in log_events(log_stream) if e.get("login") == "nobody-here"][1]
+    assert (remembered["guarded"], remembered["directory_asked"]) == (True, False)
+
+
+@pytest.mark.openldap
 async def test_guessing_flood_costs_at_most_the_budget(
     raw: dict[str, Any],
     make_config: Callable[..., Config],
