@@ -193,6 +193,7 @@ def _probe_connected(
         probe.lines.append("bind: no service account (direct bind mode); search skipped")
         _read_root_dse(connection, options, max_failures, probe)
         return
+    # bytes, as the secret file holds them: ldap3 would SASLprep a str (bridge.passwords)
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
             f"service account bind failed: {result_text(connection.result)}; "

@@ -83,9 +83,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         user_filter=directory.effective_user_filter,
         bind_dn=directory.bind_dn,
         bind_password=(
-            config.secrets.bind_password.reveal().decode("utf-8")
-            if config.secrets.bind_password
-            else None
+            config.secrets.bind_password.reveal() if config.secrets.bind_password else None
         ),
         bind_template=directory.bind_template,
         attributes=_attributes(settings),
