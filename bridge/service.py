@@ -139,7 +139,10 @@ def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer
     assert secrets.signing_key_file is not None
     try:
         keys = load_signing_material(
-            auth.signing_algorithm, secrets.signing_key_file, secrets.verification_key_files
+            auth.signing_algorithm,
+            secrets.signing_key_file,
+            secrets.verification_key_files,
+            read=secrets.key_bytes,  # the bytes checked at load time, not the files again
         )
     except KeyMaterialError as exc:
         raise ConfigError([Problem("client_auth.signing_key_file", str(exc))]) from None
