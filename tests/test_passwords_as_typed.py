@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.config import Config
-from bridge.diagnostics import probe_server
 from bridge.directory.file import FileDirectory
 from bridge.passwords import as_typed, hash_password, verify_password
 from bridge.web.keys import RUNTIME
@@ -32,6 +31,7 @@ from tests.harness import ad_people
 from tests.harness import openldap_people as people
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
+from tests.test_cli import run, to_toml
 
 NBSP = "\u00a0"
 #: Wrong passwords a client may send: none may ever be answered with a 5xx.
@@ -164,12 +164,12 @@ async def test_samba_service_account_password_goes_as_the_file_holds_it(
     client = await bridge_client(make_config(raw))
     bob = ad_people.BOB
     assert await login(client, bob.sam, bob.password) == (200, expected_body(bob))
-    directory = directory_of(client)
-    probe = await asyncio.to_thread(
-        probe_server, directory.servers.servers[0], directory.options, 3
+    (tmp_path / "bridge.toml").write_text(to_toml(raw), encoding="utf-8")
+    checked = await asyncio.to_thread(
+        run, "--config", str(tmp_path / "bridge.toml"), "check-config", "--connect"
     )
-    assert probe.failures == []
-    assert f"bind: service account {account.dn} OK" in probe.lines
+    assert f"bind: service account {account.dn} OK" in checked.stdout, checked.stdout
+    assert "service account bind failed" not in checked.stdout
 
 
 @pytest.mark.samba

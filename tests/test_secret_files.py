@@ -58,6 +58,7 @@ def _doc(**sections: dict[str, Any]) -> dict[str, Any]:
             "bind_password_file": "bind-password",
             "base_dn": "DC=corp,DC=example",
         },
+        "usernames": [{"attribute": "employeeNumber"}],
     }
     for section, values in sections.items():
         document[section] = {**document[section], **values}
@@ -254,7 +255,7 @@ def test_check_config_names_the_key_and_what_to_do(base: Path) -> None:
         '[client_auth]\nmode = "basic"\npassword_file = "client-password"\n'
         '[directory]\ntype = "ldap"\nurls = ["ldaps://dc1.corp.example"]\n'
         'bind_dn = "CN=svc,DC=corp,DC=example"\nbind_password_file = "bind-password"\n'
-        'base_dn = "DC=corp,DC=example"\n',
+        'base_dn = "DC=corp,DC=example"\n[[usernames]]\nattribute = "employeeNumber"\n',
         encoding="utf-8",
     )
     result = subprocess.run(
