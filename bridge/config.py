@@ -8,14 +8,20 @@ Secrets never need to be inline: every secret has a ``*_file`` form. A relative
 secret path resolves under ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``)
 when that is set, else beside the config file. Inline secrets are accepted for demos
 and produce a warning at start-up.
+
+Secret files (and ``server.tls_key_file``) are read here, once, by
+:mod:`bridge.secret_files`: a symlink, a non-regular file, or a file that group or
+others may write or others may read is a problem naming the key. What is used later
+(the bind password, the JWT keys, the TLS key) is the bytes read then, never the file
+opened again, so nothing can be swapped in between the check and the use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from pydantic import (
 
 from bridge.errors import ConfigError, Problem
 from bridge.presets import PRESETS, Flavor, GroupStrategy, Preset
+from bridge.secret_files import SecretFileRefused, read_secret_file
 
 DEFAULT_CONFIG_PATH = Path("/etc/ringotel-bridge/bridge.toml")
 #: Shortest Basic password, Bearer token or client secret accepted (HS256 keys: 32,
@@ -472,8 +479,21 @@ class Secrets:
     basic_password: Secret | None = None
     bearer_tokens: tuple[Secret, ...] = ()
     client_secrets: tuple[Secret, ...] = ()
+    #: where the JWT keys came from (for messages); their bytes are in ``key_files``
     signing_key_file: Path | None = None
     verification_key_files: tuple[Path, ...] = ()
+    #: the checked bytes of each key file, by resolved path: see `key_bytes`
+    key_files: Mapping[Path, Secret] = field(default_factory=dict, repr=False)
+    #: the checked bytes of ``server.tls_key_file``, loaded by bridge.tls
+    tls_key: Secret | None = None
+
+    def key_bytes(self, path: Path) -> bytes:
+        """A key file's bytes as read and checked at load time; the file is not opened
+        again, so it cannot have been swapped since."""
+        try:
+            return self.key_files[path].reveal()
+        except KeyError:
+            raise ValueError(f"{path}: not a key file this configuration read") from None
 
 
 @dataclass(frozen=True)
@@ -570,6 +590,7 @@ class _Resolver:
         self.credentials_dir = Path(credentials_dir) if credentials_dir else None
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
+        self.key_files: dict[Path, Secret] = {}
 
     def secret_path(self, path: Path) -> Path:
         if path.is_absolute():
@@ -578,26 +599,25 @@ class _Resolver:
             return self.credentials_dir / path
         return self.base_dir / path
 
-    def read_secret(self, key: str, path: Path) -> Secret | None:
-        resolved = self.secret_path(path)
+    def read_private(self, key: str, resolved: Path) -> bytes | None:
+        """The file's bytes, or None with a problem when it is no private regular file
+        (bridge.secret_files) or holds nothing but a line ending."""
         try:
-            mode = resolved.stat().st_mode
-            data = resolved.read_bytes()
-        except OSError as exc:
-            self.problems.append(
-                Problem(key, f"cannot read secret file {resolved}: {exc.strerror}")
-            )
+            data = read_secret_file(resolved)
+        except SecretFileRefused as exc:
+            self.problems.append(Problem(key, str(exc)))
             return None
-        if mode & stat.S_IROTH:
-            self.problems.append(
-                Problem(key, f"{resolved} is readable by everyone; chmod 600 or 640 it")
-            )
-            return None
-        value = data.removesuffix(b"\n").removesuffix(b"\r")
-        if not value:
+        if not data.removesuffix(b"\n").removesuffix(b"\r"):
             self.problems.append(Problem(key, f"{resolved} is empty"))
             return None
-        return Secret(value)
+        return data
+
+    def read_secret(self, key: str, path: Path) -> Secret | None:
+        """A password or token file; one trailing line ending (editors add one) is dropped."""
+        data = self.read_private(key, self.secret_path(path))
+        if data is None:
+            return None
+        return Secret(data.removesuffix(b"\n").removesuffix(b"\r"))
 
     def utf8(self, key: str, secret: Secret | None) -> Secret | None:
         """LDAP sends passwords as UTF-8: a file in another encoding is a config error."""
@@ -650,9 +670,20 @@ class _Resolver:
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
-        """A key file is parsed by bridge.tokens; here only readability and mode are checked."""
-        self.read_secret(key, path)
-        return self.secret_path(path)
+        """A key file is parsed by bridge.tokens from the bytes kept here (all of them:
+        tokens decides about line endings); the path is only for its messages."""
+        resolved = self.secret_path(path)
+        data = self.read_private(key, resolved)
+        if data is not None:
+            self.key_files[resolved] = Secret(data)
+        return resolved
+
+    def tls_key(self, settings: ServerSettings) -> Secret | None:
+        """The server's private key, kept as bytes for bridge.tls to load."""
+        if settings.tls_key_file is None:
+            return None
+        data = self.read_private("server.tls_key_file", self.secret_path(settings.tls_key_file))
+        return None if data is None else Secret(data)
 
     def secrets(self, settings: Settings) -> Secrets:
         auth = settings.client_auth
@@ -698,7 +729,9 @@ class _Resolver:
                 signing_key_file=signing,
                 verification_key_files=verification,
             )
-        return result
+        return dataclasses.replace(
+            result, key_files=dict(self.key_files), tls_key=self.tls_key(settings.server)
+        )
 
     def plain_files(self, settings: Settings) -> dict[str, Path]:
         wanted = {
@@ -712,8 +745,9 @@ class _Resolver:
             if path is None:
                 continue
             resolved = path if path.is_absolute() else self.base_dir / path
-            if key == "server.tls_key_file":
-                resolved = self.secret_path(path)
+            if key == "server.tls_key_file":  # checked and read by `tls_key`
+                files[key] = self.secret_path(path)
+                continue
             if not resolved.is_file():
                 self.problems.append(Problem(key, f"{resolved}: no such file"))
             elif not os.access(resolved, os.R_OK):

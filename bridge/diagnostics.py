@@ -217,6 +217,7 @@ def _probe_connected(connection: ldap3.Connection, options: LdapOptions, probe: 
         _read_root_dse(connection, probe)
         probe.lines.append("username attributes: not checked (no service account)")
         return
+    # bytes, as the secret file holds them: ldap3 would SASLprep a str (bridge.passwords)
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
             f"service account bind failed: {result_text(connection.result)}; "

@@ -1,10 +1,19 @@
-"""Password hashes for the file directory: argon2id, and nothing else.
+"""Passwords as the bridge hands them on: the typed UTF-8 bytes, and argon2id hashes.
 
-The file directory stores hashes, never passwords, so a leaked users file costs an
-attacker real work per guess. argon2id with OWASP's recommended minimum (19 MiB, two
-passes, one lane) rather than argon2-cffi's 64 MiB x 3 x 4 lanes: every login and
-every unknown-user decoy pays the cost on the bridge's own (often two-core) host, and
-the larger profile took about a second per login there. Verification reads the
+A password is compared *as typed*. AD checks a simple-bind password octet for octet
+(UTF-8 on the wire) and applies no SASLprep; slapd compares the octets with the stored
+hash. ldap3, given a ``str``, runs SASLprep (RFC 4013) first: a no-break space or a
+zero-width space became a plain space and a soft hyphen or a BOM vanished, so a user
+whose real password holds one could never log in; a tab, a control character, a lone
+surrogate or mixed-direction text raised inside the bind and answered 500 where a
+wrong password gets 403. `as_typed` is the one conversion: every directory sends or
+hashes its result, and nothing trims or normalises a password on the way.
+
+The file directory stores argon2id hashes, never passwords, so a leaked users file
+costs an attacker real work per guess. argon2id with OWASP's recommended minimum
+(19 MiB, two passes, one lane) rather than argon2-cffi's 64 MiB x 3 x 4 lanes: every
+login and every unknown-user decoy pays the cost on the bridge's own (often two-core)
+host, and the larger profile took about a second per login there. Verification reads the
 parameters from each hash, so older or stronger hashes keep working.
 
 ``verify_password`` never raises: a malformed hash is a configuration problem that
@@ -28,15 +37,34 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1, type=Type.ID)
 
 
+def as_typed(password: str) -> bytes | None:
+    """The password's UTF-8 bytes, exactly as typed; None when it has none.
+
+    Only a lone surrogate (JSON can spell ``"\\ud800"``, a keyboard cannot type it) has
+    no UTF-8 form. No password holds one, so None can only mean "wrong password";
+    the HTTP layer refuses such a body earlier, as malformed.
+    """
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
 def hash_password(password: str) -> str:
-    """A fresh argon2id hash with a random salt."""
-    return _hasher().hash(password)
+    """A fresh argon2id hash of the typed bytes, with a random salt."""
+    typed = as_typed(password)
+    if typed is None:
+        raise ValueError("the password is not valid Unicode (it holds a lone surrogate)")
+    return _hasher().hash(typed)
 
 
 def verify_password(hash: str, password: str) -> bool:
     """True only for the right password; False for a wrong one or a broken hash."""
+    typed = as_typed(password)
+    if typed is None:
+        return False
     try:
-        return _hasher().verify(hash, password)
+        return _hasher().verify(hash, typed)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -85,4 +113,6 @@ def _read_password() -> str:
         password = line.removesuffix("\n").removesuffix("\r")
     if password == "":
         raise ValueError("refusing an empty password")
+    if as_typed(password) is None:  # stdin that was not UTF-8 decodes to lone surrogates
+        raise ValueError("the password is not valid UTF-8; nobody could type it at login")
     return password

@@ -65,7 +65,7 @@ class Server:
     def _on_reload(self, service: Service) -> None:
         server = service.settings.server
         if self._tls is not None and server.tls_cert_file is not None:
-            load_certificates(self._tls, dict(service.config.files))
+            load_certificates(self._tls, service.config)
             _log.info("tls_reloaded", cert=str(service.config.files["server.tls_cert_file"]))
         changed = [
             key

@@ -89,9 +89,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         user_filter=directory.effective_user_filter,
         bind_dn=directory.bind_dn,
         bind_password=(
-            config.secrets.bind_password.reveal().decode("utf-8")
-            if config.secrets.bind_password
-            else None
+            config.secrets.bind_password.reveal() if config.secrets.bind_password else None
         ),
         bind_template=directory.bind_template,
         attributes=_attributes(settings),
@@ -156,7 +154,10 @@ def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer
     assert secrets.signing_key_file is not None
     try:
         keys = load_signing_material(
-            auth.signing_algorithm, secrets.signing_key_file, secrets.verification_key_files
+            auth.signing_algorithm,
+            secrets.signing_key_file,
+            secrets.verification_key_files,
+            read=secrets.key_bytes,  # the bytes checked at load time, not the files again
         )
     except KeyMaterialError as exc:
         raise ConfigError([Problem("client_auth.signing_key_file", str(exc))]) from None

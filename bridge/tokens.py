@@ -3,7 +3,8 @@
 The bridge is both the authorization server (``POST /oauth/token``) and the resource
 server (``POST /auth``), so one :class:`TokenService` does both halves with the same
 :class:`KeySet`. Nothing here touches the network; the only I/O is reading key files
-once, in :func:`load_signing_material`.
+once, in :func:`load_signing_material`, and the service does not even do that: it
+passes the bytes that config loading read and checked (``Secrets.key_bytes``).
 
 Verification is deliberately narrower than PyJWT's defaults (RFC 8725):
 
@@ -121,28 +122,6 @@ class TokenClaims:
 # --------------------------------------------------------------------------- keys
 
 
-def load_signing_material(
-    algorithm: str, key_file: Path, verification_key_files: Sequence[Path] = ()
-) -> KeySet:
-    """Read and vet the key files once at start-up, so a bad key fails the config check.
-
-    ``key_file`` signs and verifies. ``verification_key_files`` only verify: during a
-    rotation the old key stays here until every token it signed has expired. For the
-    asymmetric algorithms those files may hold a public or a private key.
-    """
-    if algorithm not in SUPPORTED_ALGORITHMS:
-        raise KeyMaterialError(
-            f"unsupported JWT algorithm {algorithm!r}; use one of {', '.join(SUPPORTED_ALGORITHMS)}"
-        )
-    signing_key, verification_key = _load_signing_key(algorithm, key_file)
-    signing_kid = _kid(verification_key)
-    keys: dict[str, VerificationKey] = {signing_kid: verification_key}
-    for path in verification_key_files:
-        extra = _load_verification_key(algorithm, path)
-        keys.setdefault(_kid(extra), extra)
-    return KeySet(algorithm, signing_kid, signing_key, keys)
-
-
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -150,26 +129,53 @@ def _read(path: Path) -> bytes:
         raise KeyMaterialError(f"{path}: cannot read key file: {exc.strerror or exc}") from exc
 
 
-def _load_signing_key(algorithm: str, path: Path) -> tuple[SigningKey, VerificationKey]:
+def load_signing_material(
+    algorithm: str,
+    key_file: Path,
+    verification_key_files: Sequence[Path] = (),
+    read: Callable[[Path], bytes] = _read,
+) -> KeySet:
+    """Vet the keys once at start-up, so a bad key fails the config check.
+
+    ``key_file`` signs and verifies. ``verification_key_files`` only verify: during a
+    rotation the old key stays here until every token it signed has expired. For the
+    asymmetric algorithms those files may hold a public or a private key. ``read``
+    gives a file's bytes: the service passes the bytes config loading already read and
+    checked (bridge.secret_files), so no file is opened a second time.
+    """
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise KeyMaterialError(
+            f"unsupported JWT algorithm {algorithm!r}; use one of {', '.join(SUPPORTED_ALGORITHMS)}"
+        )
+    signing_key, verification_key = _load_signing_key(algorithm, key_file, read(key_file))
+    signing_kid = _kid(verification_key)
+    keys: dict[str, VerificationKey] = {signing_kid: verification_key}
+    for path in verification_key_files:
+        extra = _load_verification_key(algorithm, path, read(path))
+        keys.setdefault(_kid(extra), extra)
+    return KeySet(algorithm, signing_kid, signing_key, keys)
+
+
+def _load_signing_key(
+    algorithm: str, path: Path, data: bytes
+) -> tuple[SigningKey, VerificationKey]:
     if algorithm == "HS256":
-        secret = _hmac_secret(path)
+        secret = _hmac_secret(path, data)
         return secret, secret
-    private = _private_key(algorithm, path, _read(path))
+    private = _private_key(algorithm, path, data)
     return private, private.public_key()
 
 
-def _load_verification_key(algorithm: str, path: Path) -> VerificationKey:
+def _load_verification_key(algorithm: str, path: Path, data: bytes) -> VerificationKey:
     if algorithm == "HS256":
-        return _hmac_secret(path)
-    data = _read(path)
+        return _hmac_secret(path, data)
     if b"PRIVATE KEY-----" in data:
         return _private_key(algorithm, path, data).public_key()
     return _public_key(algorithm, path, data)
 
 
-def _hmac_secret(path: Path) -> bytes:
+def _hmac_secret(path: Path, secret: bytes) -> bytes:
     """The file's bytes minus one trailing newline, which editors and ``echo`` add."""
-    secret = _read(path)
     if secret.endswith(b"\r\n"):
         secret = secret[:-2]
     elif secret.endswith(b"\n"):

@@ -8,6 +8,11 @@
 # unit and the tmpfiles/sysusers snippets, repairs directory modes, and never
 # touches an existing /etc/ringotel-bridge/bridge.toml or any secret.
 #
+# The dependencies come only from deploy/requirements.lock, each file checked against
+# its sha256 there (pip --require-hashes; refresh the lock with scripts/lock), and only
+# as wheels. Downloading and building run as the service account, not root; the
+# bridge's own wheel goes in with --no-deps, so nothing the lock does not name can.
+#
 # Environment (or the equivalent options):
 #   ROOT=DIR      --root=DIR   install below DIR instead of / (for staging and tests)
 #   SKIP_VENV=1   --skip-venv  do not create/upgrade the virtualenv (staging, tests)
@@ -30,7 +35,7 @@ SKIP_VENV=${SKIP_VENV:-0}
 PYTHON=${PYTHON:-python3}
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -85,14 +90,21 @@ UNIT_SRC=$SRC/deploy/systemd/$NAME.service
 TMPFILES_SRC=$SRC/deploy/systemd/$NAME.tmpfiles
 SYSUSERS_SRC=$SRC/deploy/systemd/$NAME.sysusers
 EXAMPLE_SRC=$SRC/config/bridge.example.toml
-for f in "$UNIT_SRC" "$TMPFILES_SRC" "$SYSUSERS_SRC" "$EXAMPLE_SRC"; do
+LOCK=$SRC/deploy/requirements.lock
+BUILD_LOCK=$SRC/deploy/build-requirements.lock
+needed=("$UNIT_SRC" "$TMPFILES_SRC" "$SYSUSERS_SRC" "$EXAMPLE_SRC")
+[[ $SKIP_VENV == 1 ]] || needed+=("$LOCK" "$BUILD_LOCK" "$SRC/pyproject.toml" "$SRC/bridge/__init__.py")
+for f in "${needed[@]}"; do
     [[ -f $f ]] || die "missing $f: run this script from a complete checkout"
 done
-for tool in systemd-sysusers systemd-tmpfiles install cmp; do
+tools=(systemd-sysusers systemd-tmpfiles install cmp)
+((EUID != 0)) || [[ $SKIP_VENV == 1 ]] || tools+=(setpriv)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || die "$tool not found (is this a systemd host?)"
 done
 if [[ $SKIP_VENV != 1 ]]; then
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found; set PYTHON=/path/to/python3.11+"
+    PYTHON=$(command -v "$PYTHON")
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         die "$PYTHON is older than 3.11"
     "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
@@ -127,6 +139,69 @@ gid=$(awk -F: -v g="$NAME" '$1 == g { print $3 }' "$ROOT/etc/group")
 [[ -n $gid ]] || die "group $NAME missing from $ROOT/etc/group after systemd-sysusers"
 
 # --- the package --------------------------------------------------------------------------------
+# Every step that reaches the network or runs a package's code runs as the service
+# account, not as root: setpriv to its uid/gid from $ROOT/etc/passwd (numeric, so this
+# works for a staging ROOT too), in a scratch folder of its own. Unprivileged (staging),
+# they run as the invoking user. Not nobody: other daemons run as nobody and could
+# tamper with the build; what the service account could tamper with only ever runs as
+# the service account (and root re-checks every dependency's hash anyway).
+#   1. pip download the locked dependencies, --require-hashes, wheels only: a lock
+#      that does not match fails here, before anything is built or installed;
+#   2. build the bridge's wheel from a copy of the source, with the build backend
+#      (hatchling) installed from deploy/build-requirements.lock, hash-checked too;
+#   3. as root, check that the downloaded wheels meet the bridge's requirements (a
+#      dry run), then install them (--no-index, hashes checked again) and the
+#      bridge's wheel with --no-deps; `pip check` last.
+# Root only unpacks wheels: no package's build code ever runs as root.
+pip_quiet=(--quiet --disable-pip-version-check --no-cache-dir)
+locked=(--require-hashes --no-deps --only-binary=:all:)
+as_builder=()
+scratch=
+
+prepare_scratch() {
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-build.XXXXXX")
+    trap 'rm -rf -- "$scratch"' EXIT
+    mkdir -- "$scratch/src" "$scratch/deps" "$scratch/wheel"
+    cp -R -- "$SRC/pyproject.toml" "$SRC/bridge" "$LOCK" "$BUILD_LOCK" "$scratch/src/"
+    [[ ! -f $SRC/README.md ]] || cp -- "$SRC/README.md" "$scratch/src/"
+    find "$scratch/src" -name __pycache__ -prune -exec rm -rf -- {} +
+    as_builder=(env HOME="$scratch" TMPDIR="$scratch")
+    builder=$(id -un)
+    if ((EUID == 0)); then
+        local uid gid
+        uid=$(awk -F: -v u="$NAME" '$1 == u { print $3 }' "$ROOT/etc/passwd")
+        gid=$(awk -F: -v u="$NAME" '$1 == u { print $4 }' "$ROOT/etc/passwd")
+        [[ -n $uid && -n $gid ]] || die "user $NAME missing from $ROOT/etc/passwd"
+        chown -R -- "$uid:$gid" "$scratch"
+        as_builder+=(setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --)
+        builder=$NAME
+        "${as_builder[@]}" test -w "$scratch" ||
+            die "the build account ($NAME) cannot reach $scratch; set TMPDIR=/tmp"
+        "${as_builder[@]}" "$PYTHON" -c '' 2>/dev/null ||
+            die "the build account ($NAME, uid $uid) cannot run $PYTHON; set PYTHON=/usr/bin/python3"
+    fi
+}
+
+fetch_dependencies() {
+    say "downloading the dependencies in ${LOCK#"$SRC/"} (hash-checked) as $builder"
+    "${as_builder[@]}" "$ROOT$VENV/bin/python" -m pip download "${pip_quiet[@]}" "${locked[@]}" \
+        --dest "$scratch/deps" -r "$scratch/src/$(basename -- "$LOCK")"
+}
+
+build_wheel() {
+    say "building the $NAME wheel as $builder"
+    # A pip-less virtualenv for the build backend, driven by the service venv's pip
+    # (pip --python): no second copy of pip to unpack.
+    local build_pip=("$ROOT$VENV/bin/python" -m pip --python "$scratch/build-venv/bin/python")
+    "${as_builder[@]}" "$PYTHON" -m venv --without-pip "$scratch/build-venv"
+    "${as_builder[@]}" "${build_pip[@]}" install "${pip_quiet[@]}" \
+        "${locked[@]}" -r "$scratch/src/$(basename -- "$BUILD_LOCK")"
+    "${as_builder[@]}" "${build_pip[@]}" wheel "${pip_quiet[@]}" \
+        --no-deps --no-build-isolation --wheel-dir "$scratch/wheel" "$scratch/src"
+    wheels=("$scratch"/wheel/*.whl)
+    [[ ${#wheels[@]} == 1 && -f ${wheels[0]} ]] || die "the build made no single wheel"
+}
+
 if [[ $SKIP_VENV == 1 ]]; then
     say "skipping the virtualenv (SKIP_VENV=1)"
 else
@@ -134,9 +209,28 @@ else
         say "creating virtualenv $VENV"
         "$PYTHON" -m venv "$ROOT$VENV"
     fi
-    say "installing $SRC into $VENV"
-    "$ROOT$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$SRC"
+    prepare_scratch
+    fetch_dependencies
+    build_wheel
+    # Root's pip sees only the scratch folder: no index, no find-links from the
+    # environment or a pip.conf.
+    root_pip=(env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null "$ROOT$VENV/bin/python" -m pip)
+    # Before touching the venv: can the bridge's requirements be met from the locked
+    # wheels alone? (A dependency added to pyproject.toml but not to the lock.) Root
+    # writes nothing into the build account's folder, so captured, not redirected.
+    if ! resolved=$("${root_pip[@]}" install "${pip_quiet[@]}" --dry-run --ignore-installed \
+        --no-index --find-links "$scratch/deps" "${wheels[0]}" 2>&1); then
+        die "the lock lacks what the bridge needs: $(grep -m1 ERROR <<<"$resolved");" \
+            "refresh the lock (scripts/lock)"
+    fi
+    say "installing the locked dependencies and $(basename -- "${wheels[0]}") into $VENV"
+    "${root_pip[@]}" install "${pip_quiet[@]}" "${locked[@]}" \
+        --no-index --find-links "$scratch/deps" -r "$LOCK"
+    "${root_pip[@]}" install "${pip_quiet[@]}" --no-index --no-deps --force-reinstall "${wheels[0]}"
+    "${root_pip[@]}" check >/dev/null ||
+        die "$("${root_pip[@]}" check 2>&1 | head -5); refresh the lock (scripts/lock)"
 fi
+
 # Reference copies for `systemctl help` (Documentation=) and for comparing the
 # admin's config with new options after an upgrade.
 [[ ! -f $SRC/README.md ]] || install_file "$SRC/README.md" "$ROOT$OPT_DIR/README.md" 0644

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -117,6 +118,56 @@ def test_too_long() -> None:
 def test_invalid_utf8(media_type: str, body: bytes) -> None:
     error = refused(media_type, body)
     assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [
+        (JSON, b'{"username":"jane","password":"p\\ud800w"}'),  # a lone high surrogate
+        (JSON, b'{"username":"jane","password":"\\udfff"}'),  # a lone low surrogate
+        (JSON, b'{"username":"ja\\udc80ne","password":"p"}'),
+        (JSON, b'{"username":"jane","password":"\\udc00\\ud800"}'),  # a reversed pair
+    ],
+)
+def test_lone_surrogates_are_malformed(media_type: str, body: bytes) -> None:
+    """JSON can spell what UTF-8 cannot carry on to a directory: refused, never a 500."""
+    error = refused(media_type, body)
+    assert (error.status, error.error) == (400, "invalid_field")
+    assert "not valid Unicode" in error.detail
+
+
+def test_form_cannot_carry_a_surrogate() -> None:
+    """Percent-encoded surrogate bytes (CESU-8) are not UTF-8: malformed too."""
+    error = refused(FORM, b"username=jane&password=%ED%A0%80")
+    assert error.status == 400
+
+
+def test_a_surrogate_pair_is_one_character() -> None:
+    body = b'{"username":"jane","password":"key \\ud83d\\udd11"}'
+    assert parse(JSON, body).password == "key \U0001f511"
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "no\u00a0break",
+        "soft\u00adhyphen",
+        "tab\there",
+        "\ufeffbom",
+        "bell\x07",
+        "\u05e1\u05d9\u05e1\u05de\u05d4-Pass",
+        "\u0643\u0644\u0645\u0629 \u0633\u0631",
+        " padded ",
+    ],
+)
+def test_odd_passwords_come_out_as_typed(password: str) -> None:
+    """Only NUL and lone surrogates are refused; nothing is mapped, dropped or trimmed."""
+    for media_type, body in (
+        (JSON, json.dumps({"username": "jane", "password": password}).encode()),
+        (JSON, json.dumps({"username": "jane", "password": password}, ensure_ascii=False).encode()),
+        (FORM, b"username=jane&password=" + quote(password.encode()).encode()),
+    ):
+        assert parse(media_type, body).password == password
 
 
 @pytest.mark.parametrize(

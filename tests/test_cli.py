@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -102,6 +103,39 @@ def test_test_login_accepted_prints_the_exact_body(write_config: Any) -> None:
     assert f"DN: {jane.dn}" in result.stdout
     assert "ACCEPTED" in result.stdout
     assert jane.password not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("login", ["tabby", "hebrew", "nbsp"])
+def test_test_login_sends_the_password_as_typed(write_config: Any, login: str) -> None:
+    """A tab, mixed directions, a no-break space: the CLI binds with the very characters."""
+    person = people.PEOPLE[login]
+    result = run(
+        "--config",
+        str(write_config()),
+        "test-login",
+        login,
+        "--password-stdin",
+        stdin=person.password + "\n",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ACCEPTED" in result.stdout
+
+
+def test_hash_password_refuses_stdin_that_is_not_utf8() -> None:
+    """Under a C locale Python reads such bytes as lone surrogates: no login could match."""
+    for errors in ("strict", "surrogateescape"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bridge", "hash-password"],
+            input=b"caf\xe9\n",
+            capture_output=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+            env={**os.environ, "PYTHONIOENCODING": f"utf-8:{errors}"},
+        )
+        assert (result.returncode, result.stdout) == (1, b""), errors
+        assert b"Traceback" not in result.stderr
+        assert b"UTF-8" in result.stderr or b"utf-8" in result.stderr
 
 
 def test_test_login_wrong_password_names_the_reason(write_config: Any) -> None:

@@ -111,8 +111,10 @@ def _close(conn: Connection) -> None:
 def _connection(
     server: Server, user: str | None = None, password: str | None = None, timeout: int = 10
 ) -> Iterator[Connection]:
+    """The password goes as UTF-8 bytes, as AD compares it: ldap3 would SASLprep a ``str``."""
+    typed = None if password is None else password.encode()
     conn = Connection(
-        server, user, password, auto_referrals=False, receive_timeout=timeout, read_only=True
+        server, user, typed, auto_referrals=False, receive_timeout=timeout, read_only=True
     )
     try:
         yield conn

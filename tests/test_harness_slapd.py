@@ -65,10 +65,14 @@ def connect(
     password: str | None = None,
     receive_timeout: int = 2,
 ) -> Connection:
-    """An unbound ldap3 connection with short timeouts, so a frozen slapd fails fast."""
+    """An unbound ldap3 connection with short timeouts, so a frozen slapd fails fast.
+
+    The password goes as UTF-8 bytes: ldap3 would SASLprep a ``str`` (and refuse a tab).
+    """
     target = Server(server.url, get_info=NONE, connect_timeout=2)
+    typed = None if password is None else password.encode()
     return Connection(
-        target, user=dn, password=password, receive_timeout=receive_timeout, read_only=True
+        target, user=dn, password=typed, receive_timeout=receive_timeout, read_only=True
     )
 
 

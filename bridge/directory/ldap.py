@@ -40,6 +40,7 @@ from bridge.directory.ldap_transport import (
 )
 from bridge.directory.lockout import LockoutFlavor
 from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.passwords import as_typed
 from bridge.presets import GroupStrategy
 
 T = TypeVar("T")
@@ -61,7 +62,8 @@ class LdapOptions:
     base_dn: str
     user_filter: str
     bind_dn: str | None
-    bind_password: str | None
+    #: the secret file's bytes, sent as they are (a ``str`` would be SASLprepped)
+    bind_password: bytes | None
     bind_template: str | None
     attributes: Sequence[str]
     group_strategy: GroupStrategy
@@ -239,13 +241,22 @@ class LdapDirectory:
     async def authenticate(self, user: UserEntry, password: str) -> UserEntry:
         if password == "":  # RFC 4513 5.1.2: this would be an unauthenticated bind
             raise LoginRejected(Reason.EMPTY_PASSWORD)
-        return await self._run(functools.partial(self._authenticate_sync, user, password))
+        typed = as_typed(password)
+        if typed is None:
+            raise LoginRejected(Reason.BAD_PASSWORD, "not valid Unicode; not sent")
+        return await self._run(functools.partial(self._authenticate_sync, user, typed))
 
-    def _authenticate_sync(self, user: UserEntry, password: str, deadline: float) -> UserEntry:
+    def _authenticate_sync(self, user: UserEntry, password: bytes, deadline: float) -> UserEntry:
+        """Bind as the user with the typed bytes: ldap3 sends ``bytes`` untouched, where a
+        ``str`` would go through SASLprep (see bridge.passwords)."""
+
         def work(connection: ldap3.Connection, server: ServerState) -> UserEntry:
             started = time.monotonic()
             controls = [ppolicy.REQUEST] if self.options.password_policy_control else None
-            ok = connection.rebind(user=user.dn, password=password, controls=controls)
+            try:
+                ok = connection.rebind(user=user.dn, password=password, controls=controls)
+            finally:
+                connection.password = None  # a pooled connection keeps no user's password
             self.ops.add("binds")
             self._observe(server, "bind", started, bool(ok))
             stated = ppolicy.policy_refusal((connection.result or {}).get("controls"))

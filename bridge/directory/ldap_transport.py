@@ -128,14 +128,16 @@ class ServerState:
     def name(self) -> str:
         return self.url
 
-    def open(self, user: str | None, password: str | None) -> ldap3.Connection:
-        """A new connection, TLS started, bound as ``user`` (or not bound at all)."""
+    def open(self, user: str | None, password: bytes | None) -> ldap3.Connection:
+        """A new connection, TLS started, to bind as ``user`` (or not bound at all).
+
+        ``password`` is bytes so that ldap3 sends it as it is (see bridge.passwords)."""
         # A fresh ldap3.Server each time: ldap3 remembers a refused address as unusable
         # and would keep failing after the server came back.
         connection = ldap3.Connection(
             make_server(self.url, self.options, self.tls),
             user=user,
-            password=password,
+            password=password,  # type: ignore[arg-type]  # the stubs say str; bytes are sent raw
             authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
             client_strategy=ldap3.SYNC,
             auto_bind=ldap3.AUTO_BIND_NONE,

@@ -2,6 +2,11 @@
 
 Anything else is refused with a short JSON error; nothing here ever raises anything
 but InvalidRequest for a bad body.
+
+Every string that leaves here is valid Unicode: JSON may spell a lone surrogate
+(``"\\ud800"``) that no keyboard can type and no UTF-8 encoder can send on, so such a
+body is malformed (400) before any lookup, never a 500 further down. Apart from NUL,
+the characters of a password are not judged: it goes to the directory as typed.
 """
 
 from __future__ import annotations
@@ -97,6 +102,17 @@ def _field(document: dict[str, Any], name: str, max_length: int) -> str:
         raise InvalidRequest(400, "invalid_field", f"{name!r} must be a string")
     if "\x00" in value:
         raise InvalidRequest(400, "invalid_field", f"{name!r} contains a NUL byte")
+    if not _is_unicode(value):
+        raise InvalidRequest(400, "invalid_field", f"{name!r} is not valid Unicode")
     if len(value) > max_length:
         raise InvalidRequest(413, "field_too_long", f"{name!r} is longer than {max_length}")
     return value
+
+
+def _is_unicode(value: str) -> bool:
+    """False for a string holding a lone surrogate: it has no UTF-8 form to send on."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

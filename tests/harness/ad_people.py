@@ -22,8 +22,14 @@ nora       no ipPhone / otherIpPhone: no Ringotel username
 carol      enabled, has a phone, but in no allowed group
 lockme     own lockout threshold 5, usable after seeding (badPwdCount 0)
 groupie    member of every bulk group when the DC is made with big_group=True
+nbsp ...   a password AD takes as typed but SASLprep would change or refuse
+           (``ODD_PASSWORD_PEOPLE``: no-break space, soft hyphen, tab, BOM,
+           zero-width space, a control character, Hebrew, Arabic, very long)
 the rest   one per AccountState, each with the right password
 ========== =================================================================
+
+Passwords are written as ``unicodePwd`` (UTF-16LE) and bound with as UTF-8, so the
+odd ones prove that the bridge sends the typed characters and nothing else.
 """
 
 from __future__ import annotations
@@ -195,6 +201,24 @@ CAROL = _person("carol", "Carol Carter", "Outside-Group-8", ip_phone="801", grou
 LOCKME = _person("lockme", "Lou Lockme", "Lock-Me-Not-4", ip_phone="851")
 GROUPIE = _person("groupie", "Gary Groupie", "Many-Groups-7", ip_phone="901")
 
+# Passwords that AD compares as typed, and that SASLprep (which ldap3 applies to a
+# ``str``) would change or refuse. The comment says what SASLprep would do. AD's
+# complexity rule forbids the sAMAccountName and display-name words in the password.
+NBSP = _person("nbsp", "Nadia Nobreak", "Nb\u00a0sp#Pass1", ip_phone="951")  # -> space
+SOFT_HYPHEN = _person("shy", "Sven Softie", "Soft\u00adHyph-2", ip_phone="952")  # dropped
+TAB = _person("tabby", "Toni Tabulator", "Key\tGoes-3", ip_phone="953")  # refused
+BOM = _person("bom", "Bea Byteorder", "\ufeffMark-Lead-6", ip_phone="954")  # dropped
+ZERO_WIDTH = _person("zwsp", "Zack Zerowidth", "Thin\u200bAir-8", ip_phone="955")  # -> space
+CONTROL = _person("ctrl", "Cora Control", "Bell\x07Ring-7", ip_phone="956")  # refused
+#: Hebrew and Latin letters: mixed directions, which SASLprep refuses.
+HEBREW = _person("hebrew", "Hila Hebrew", "\u05e1\u05d9\u05e1\u05de\u05d4-Pass-4", ip_phone="957")
+#: Arabic letters only (and a space, a digit): right to left.
+ARABIC = _person("arabic", "Amal Arabic", "\u0643\u0644\u0645\u0629!\u0633\u0631 9", ip_phone="958")
+#: 251 characters; AD allows up to 256.
+LONG = _person("longpw", "Lena Langwort", "Long-Pass-" * 25 + "9", ip_phone="959")
+#: Each logs in through the bridge with exactly these characters.
+ODD_PASSWORD_PEOPLE = (NBSP, SOFT_HYPHEN, TAB, BOM, ZERO_WIDTH, CONTROL, HEBREW, ARABIC, LONG)
+
 DISABLED = _person(
     "disabled", "Dexter Disabled", "State-Disabled-1", ip_phone="911",
     state=AccountState.DISABLED,
@@ -229,7 +253,7 @@ PEOPLE: dict[str, Person] = {
     p.sam: p
     for p in (
         ALICE, BOB, JSMITH, ZOE, PAT, DANA, NORA, CAROL, LOCKME, GROUPIE,
-        DISABLED, MUST_CHANGE, PASSWORD_EXPIRED, ACCOUNT_EXPIRED, LOCKED_OUT,
+        *ODD_PASSWORD_PEOPLE, DISABLED, MUST_CHANGE, PASSWORD_EXPIRED, ACCOUNT_EXPIRED, LOCKED_OUT,
         LOGON_HOURS, WORKSTATION,
     )
 }  # fmt: skip

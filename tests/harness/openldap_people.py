@@ -224,6 +224,24 @@ def _special_users() -> Iterator[Person]:
         "fragile", "fragile-Passw0rd", "Fay Fragile", ("122",), policy_dn=STRICT_POLICY_DN
     )
     yield _person("outsider", "outsider-Passw0rd", "Olga Outsider", ("130",), ())
+    for index, (login, password) in enumerate(ODD_PASSWORDS.items()):
+        yield _person(login, password, f"Odd {login.title()}", (str(140 + index),))
+
+
+#: Passwords slapd compares as typed (the UTF-8 octets against the {SSHA} hash) and
+#: that SASLprep, which ldap3 applies to a ``str``, would change or refuse; the same
+#: cases as ``ad_people.ODD_PASSWORD_PEOPLE``. Login -> password.
+ODD_PASSWORDS: dict[str, str] = {
+    "nbsp": "no\u00a0break",  # SASLprep: a space
+    "shy": "soft\u00adhyphen",  # dropped
+    "tabby": "tab\tbed",  # refused
+    "bom": "\ufeffbyte order mark",  # dropped
+    "zwsp": "zero\u200bwidth",  # a space
+    "ctrl": "bell\x07ring\x1b",  # refused
+    "hebrew": "\u05e1\u05d9\u05e1\u05de\u05d4 pass",  # mixed directions: refused
+    "arabic": "\u0643\u0644\u0645\u0629 \u0633\u0631",  # right to left only
+    "longpw": "long password " * 70,  # 980 characters, under the 1024 field limit
+}
 
 
 PEOPLE: dict[str, Person] = {p.login: p for p in (*_special_users(), *_plain_users())}
