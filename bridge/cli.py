@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.observability.logging import configure
 
 EXIT_CONFIG = 2
@@ -70,14 +70,14 @@ def _load(path: Path) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-password":
-        from bridge.passwords import hash_password_command
+        from bridge.directory.passwords import hash_password_command
 
         return hash_password_command()
     config = _load(config_path(args.config))
     if args.command == "serve":
         configure(config.settings.logging.format, config.settings.logging.level)
         _warn(config)
-        from bridge.server import serve
+        from bridge.process.server import serve
 
         try:
             return asyncio.run(serve(config))
@@ -87,14 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
     configure("console", "warning", stream=sys.stderr)
     if args.command == "check-config":
-        from bridge.diagnostics import check_config
+        from bridge.commands.diagnostics import check_config
 
         return asyncio.run(check_config(config, connect=args.connect))
     if args.command == "test-login":
-        from bridge.diagnostics import test_login
+        from bridge.commands.diagnostics import test_login
 
         return asyncio.run(test_login(config, args.login, args.password_stdin))
-    from bridge.descriptor import DescriptorError, build_descriptor, dump
+    from bridge.commands.descriptor import DescriptorError, build_descriptor, dump
 
     try:
         document = build_descriptor(

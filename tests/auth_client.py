@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bridge.directory.ldap import LdapDirectory
+from bridge.directory.ldap.directory import LdapDirectory
 from bridge.web.keys import RUNTIME
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
-from bridge.runtime import Runtime
+from bridge.process.runtime import Runtime
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
 from tests.harness import ad_people

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from bridge.core.errors import Reason
 from bridge.directory.ad import (
     UF_ACCOUNTDISABLE,
     UF_LOCKOUT,
@@ -14,7 +15,6 @@ from bridge.directory.ad import (
     bind_failure_reason,
     escape_binary,
 )
-from bridge.errors import Reason
 
 
 def ad_message(code: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from bridge.groups import GroupCache
+from bridge.core.groups import GroupCache
 from tests.auth_client import DENIED, audit, directory_of, expected_body, login
 from tests.conftest import ad_raw
 from tests.harness import ad_people

@@ -24,9 +24,9 @@ from bridge.directory.ad_schema import (
     parse_dacl,
     self_write_grant,
 )
-from bridge.directory.ldap import LdapDirectory
-from bridge.server import Server
-from bridge.service import build_service, check_username_attributes
+from bridge.directory.ldap.directory import LdapDirectory
+from bridge.process.server import Server
+from bridge.process.wiring import build_service, check_username_attributes
 from tests.bridge_process import write_config
 from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from tests.auth_client import DENIED, audit, directory_of, login
 from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import InvalidRequest
+from bridge.core.errors import InvalidRequest
 from bridge.web.body import FORM, JSON, LoginFields, parse_fields
 
 

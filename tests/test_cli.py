@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bridge.passwords import verify_password
+from bridge.directory.passwords import verify_password
 from tests.conftest import deep_merge, openldap_raw
 from tests.harness import openldap_people as people
 from tests.harness.slapd import SlapdServer

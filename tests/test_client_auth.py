@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from bridge.client_auth import (
+from bridge.client_auth.modes import (
     BasicAuth,
     BearerAuth,
     ClientAuthFailed,

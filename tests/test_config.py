@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.config import Config, from_mapping, load, parse_duration
-from bridge.errors import ConfigError, Problem
+from bridge.core.errors import ConfigError, Problem
 
 AD_DN = "CN=svc-ringotel,OU=Service Accounts,DC=corp,DC=example"
 

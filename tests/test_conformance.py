@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bridge.commands.descriptor import build_descriptor, dump
 from bridge.config import Config
-from bridge.descriptor import build_descriptor, dump
 from tests.client_credentials import BEARER_TOKEN, oauth2_section
 from tests.conftest import openldap_raw, write_secret
 from tests.harness import openldap_people as people

@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 
 from bridge.config import ServerSettings, from_mapping
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.observability.metrics import Metrics
 from bridge.web.connections import ConnectionLimits, DropLog, source_of
 from tests.bridge_process import REPO, BridgeProcess, write_config

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from bridge.commands.descriptor import DescriptorError, build_descriptor, dump
 from bridge.config import Config
-from bridge.descriptor import DescriptorError, build_descriptor, dump
 from tests.client_credentials import BEARER_TOKEN, CLIENT_SECRET, oauth2_section
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, write_secret
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.dn import is_dn_like, normalize_dn, split_rdns
+from bridge.core.dn import is_dn_like, normalize_dn, split_rdns
 
 GROUP = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.config import Config
 from bridge.guard import Guard
 from bridge.observability.metrics import Metrics
-from bridge.runtime import Runtime
-from bridge.service import build_service
+from bridge.process.runtime import Runtime
+from bridge.process.wiring import build_service
 from bridge.web.app import create_app
 from tests.auth_client import audit, directory_of, login
 from tests.conftest import ad_raw, openldap_raw

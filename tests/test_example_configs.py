@@ -26,10 +26,10 @@ from bridge.config import (
     UsernameRule,
     load,
 )
+from bridge.core.errors import ConfigError
+from bridge.core.login import Accepted
 from bridge.directory.file import FileDirectory
-from bridge.errors import ConfigError
-from bridge.login import Accepted
-from bridge.service import build_service
+from bridge.process.wiring import build_service
 from tests.harness.tls import make_ca
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from bridge.config import Config, load
+from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
-from bridge.errors import ConfigError
-from bridge.passwords import hash_password, verify_password
+from bridge.directory.passwords import hash_password, verify_password
 from bridge.web.keys import RUNTIME
 from tests.auth_client import login
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events

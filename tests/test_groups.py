@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bridge.errors import Reason
-from bridge.groups import GroupCache, GroupPolicy
+from bridge.core.errors import Reason
+from bridge.core.groups import GroupCache, GroupPolicy
 
 USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BANNED = "CN=Ringotel Banned,OU=Groups,DC=corp,DC=example"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bridge.directory.base import AccountLockout, LockoutPolicy
-from bridge.directory.lockout import budget_problems
-from bridge.errors import Reason
+from bridge.core.errors import Reason
+from bridge.core.ports import AccountLockout, LockoutPolicy
+from bridge.directory.lockout_flavors import budget_problems
 from bridge.guard import Guard, GuardLimits, MemoryStore, Refusal
 from bridge.guard.guard import account_limits, directory_refusal
 from bridge.guard.key import KeyFileError, load_or_create

@@ -272,7 +272,7 @@ async def test_samba_budget_at_domain_lockout_threshold_warns(
     RootDSE, so an OU as base_dn finds it too) and the PSO container; a budget that
     reaches the lowest threshold, or a window shorter than the observation window,
     warns with what to set."""
-    from bridge.service import check_lockout_budget
+    from bridge.process.wiring import check_lockout_budget
     from bridge.web.keys import RUNTIME
 
     domain_threshold("6")

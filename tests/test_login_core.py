@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.directory.base import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
-from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
-from bridge.groups import GroupCache, GroupPolicy
+from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.core.groups import GroupCache, GroupPolicy
+from bridge.core.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
+from bridge.core.ports import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
+from bridge.core.typed_login import LoginRules
+from bridge.core.usernames import Rule
 from bridge.guard import Guard, GuardLimits, MemoryStore
-from bridge.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
-from bridge.logins import LoginRules
-from bridge.usernames import Rule
 
 JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
 MOVED_DN = "CN=Jane Doe,OU=Sales,OU=People,DC=corp,DC=example"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.errors import LoginRejected, Reason
-from bridge.logins import LoginRules, normalize_login, throttle_key
+from bridge.core.errors import LoginRejected, Reason
+from bridge.core.typed_login import LoginRules, normalize_login, throttle_key
 
 AD = LoginRules(accept_domain_prefix=True)
 OPENLDAP = LoginRules(accept_domain_prefix=False)

@@ -21,8 +21,8 @@ from typing import Any
 import jwt
 import pytest
 
+from bridge.client_auth.tokens import KeySet, TokenService, load_signing_material
 from bridge.config import Config
-from bridge.tokens import KeySet, TokenService, load_signing_material
 from bridge.web.keys import RUNTIME
 from tests.client_credentials import CLIENT_SECRET, key_material, oauth2_section
 from tests.conftest import log_events, openldap_raw, write_secret

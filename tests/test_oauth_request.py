@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.guard import Guard, GuardLimits, MemoryStore
-from bridge.oauth import (
+from bridge.client_auth.token_endpoint import (
     MAX_VALUE_CHARS,
     WWW_AUTHENTICATE,
     ClientCredentialsRequest,
@@ -23,6 +22,7 @@ from bridge.oauth import (
     error_body,
     parse_token_request,
 )
+from bridge.guard import Guard, GuardLimits, MemoryStore
 from tests.harness.clock import FakeClock
 
 JSON = "application/json"

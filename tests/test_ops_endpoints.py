@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import Config, load
-from bridge.runtime import Runtime
+from bridge.process.runtime import Runtime
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
 from tests.bridge_process import write_config

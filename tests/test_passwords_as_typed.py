@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from bridge.config import Config
 from bridge.directory.file import FileDirectory
-from bridge.passwords import as_typed, hash_password, verify_password
+from bridge.directory.passwords import as_typed, hash_password, verify_password
 from bridge.web.keys import RUNTIME
 from tests.auth_client import AUTH, DENIED, audit, audit_events, directory_of, expected_body, login
 from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, openldap_raw, write_secret

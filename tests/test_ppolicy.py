@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.core.errors import Reason
 from bridge.directory.ppolicy import OID, policy_refusal
-from bridge.errors import Reason
 
 
 def control(value: object) -> dict[str, object]:

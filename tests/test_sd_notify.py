@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge import systemd
+from bridge.process import systemd
 
 # Watchdog period for the loop tests: 100 ms, so pings every 50 ms.
 SHORT_WATCHDOG_USEC = 100_000

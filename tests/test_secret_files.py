@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from bridge.client_auth.tokens import load_signing_material
 from bridge.config import Config, from_mapping
-from bridge.errors import ConfigError
-from bridge.secret_files import MAX_SECRET_BYTES, SecretFileRefused, read_secret_file
-from bridge.service import build_client_auth
-from bridge.tls import checked_tls_context, sealed_memory_file
-from bridge.tokens import load_signing_material
+from bridge.config.secret_files import MAX_SECRET_BYTES, SecretFileRefused, read_secret_file
+from bridge.core.errors import ConfigError
+from bridge.process.tls import checked_tls_context, sealed_memory_file
+from bridge.process.wiring import build_client_auth
 from tests.client_credentials import key_material
 from tests.harness.tls import CA, make_ca
 

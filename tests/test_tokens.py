@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.tokens import (
+from bridge.client_auth.tokens import (
     InvalidToken,
     KeyMaterialError,
     KeySet,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.directory.base import Directory, UserEntry
-from bridge.errors import DirectoryUnavailable, Reason
-from bridge.groups import GroupCache, GroupPolicy
+from bridge.core.errors import DirectoryUnavailable, Reason
+from bridge.core.groups import GroupCache, GroupPolicy
+from bridge.core.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
+from bridge.core.ports import Directory, UserEntry
+from bridge.core.typed_login import LoginRules
+from bridge.core.unique_usernames import DUPLICATE, NOT_FOUND, OTHER_HOLDER, UniqueUsernames
+from bridge.core.usernames import Rule
 from bridge.guard import Guard, GuardLimits, MemoryStore
-from bridge.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
-from bridge.logins import LoginRules
-from bridge.unique_usernames import DUPLICATE, NOT_FOUND, OTHER_HOLDER, UniqueUsernames
-from bridge.usernames import Rule
 from tests.test_login_core import JANE_DN, PASSWORD, FakeDirectory
 
 MALLORY_DN = "CN=Mallory,OU=People,DC=corp,DC=example"

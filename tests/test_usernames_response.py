@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bridge.response import DISPLAY_NAME, Identity, TemplateError, parse_template, render
-from bridge.usernames import Rule, build_usernames, first_value
+from bridge.core.template import DISPLAY_NAME, Identity, TemplateError, parse_template, render
+from bridge.core.usernames import Rule, build_usernames, first_value
 
 DEFAULT_TEMPLATE = '{"values":[{"username":"$username$","display_name":"$displayname$"}]}'
 

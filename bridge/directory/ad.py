@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.errors import Reason
+from bridge.core.errors import Reason
 
 _DATA = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 

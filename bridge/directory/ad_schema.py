@@ -28,7 +28,7 @@ from typing import Any
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
-from bridge.directory.ldap_transport import check_result, entries
+from bridge.directory.ldap.transport import check_result, entries
 
 #: Property sets whose names an administrator recognises in a warning.
 PROPERTY_SETS: Mapping[uuid.UUID, str] = {

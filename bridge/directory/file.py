@@ -1,6 +1,6 @@
 """The file directory: users in a TOML file, for trying the bridge and for break-glass.
 
-Implements :class:`bridge.directory.base.Directory`. The file (``directory.users_file``)
+Implements :class:`bridge.core.ports.Directory`. The file (``directory.users_file``)
 holds one ``[[users]]`` table per person::
 
     [[users]]
@@ -36,9 +36,9 @@ from typing import Any, Literal, TypeVar
 from argon2 import PasswordHasher, extract_parameters
 
 from bridge.config import Config
-from bridge.directory.base import AccountLockout, LockoutPolicy, Readiness, UserEntry
-from bridge.errors import ConfigError, LoginRejected, Problem, Reason
-from bridge.passwords import dummy_hash, is_argon2id, verify_password
+from bridge.core.errors import ConfigError, LoginRejected, Problem, Reason
+from bridge.core.ports import AccountLockout, LockoutPolicy, Readiness, UserEntry
+from bridge.directory.passwords import dummy_hash, is_argon2id, verify_password
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import Reason
+from bridge.core.errors import Reason
 
 OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 #: The request control: no value, not critical (servers without ppolicy ignore it).

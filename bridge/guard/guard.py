@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.directory.base import AccountLockout, LockoutPolicy
-from bridge.errors import Reason
+from bridge.core.errors import Reason
+from bridge.core.ports import AccountLockout, LockoutPolicy
 from bridge.guard.store import GuardStore
 
 #: Wrong passwords remembered per login or account (an app cycling old passwords).

@@ -23,7 +23,7 @@ __all__ = ["CONTENT_TYPE", "CacheStats", "GroupCacheCollector", "Metrics"]
 
 
 class CacheStats(Protocol):
-    """What the group cache counts; ``bridge.groups.GroupCache`` has both."""
+    """What the group cache counts; ``bridge.core.groups.GroupCache`` has both."""
 
     @property
     def hits(self) -> int: ...

@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from bridge.answers import DENIED, answer
-from bridge.client_auth import ClientAuthFailed
-from bridge.errors import InvalidRequest
-from bridge.login import Outcome, Rejected, Trace
+from bridge.client_auth.modes import ClientAuthFailed
+from bridge.core.answers import DENIED, answer
+from bridge.core.errors import InvalidRequest
+from bridge.core.login import Outcome, Rejected, Trace
 from bridge.observability import audit
-from bridge.runtime import Runtime
-from bridge.service import Service
+from bridge.process.runtime import Runtime
+from bridge.process.wiring import Service
 from bridge.web import netguard
 from bridge.web.body import parse_fields, read_body
 from bridge.web.keys import RUNTIME

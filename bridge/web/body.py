@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from bridge.errors import InvalidRequest
+from bridge.core.errors import InvalidRequest
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

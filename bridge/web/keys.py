@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.runtime import Runtime
+from bridge.process.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)

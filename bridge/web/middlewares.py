@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from bridge.errors import InvalidRequest
+from bridge.core.errors import InvalidRequest
 
 _log = structlog.get_logger("bridge.web")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -1,8 +1,9 @@
 """``POST /oauth/token``: RFC 6749 section 4.4 client credentials, a thin adapter.
 
-Every decision lives in :mod:`bridge.oauth`; this module only moves bytes in and out.
-Every answer, success or error, carries ``Cache-Control: no-store`` (RFC 6749 §5.1),
-and every ``invalid_client`` carries the challenge ``bridge.oauth`` attached to it.
+Every decision lives in :mod:`bridge.client_auth.token_endpoint`; this module only
+moves bytes in and out. Every answer, success or error, carries ``Cache-Control:
+no-store`` (RFC 6749 §5.1), and every ``invalid_client`` carries the challenge that
+the token endpoint attached to it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from bridge.oauth import OAuthError, authenticate_client, error_body, parse_token_request
-from bridge.service import Service
+from bridge.client_auth.token_endpoint import (
+    OAuthError,
+    authenticate_client,
+    error_body,
+    parse_token_request,
+)
+from bridge.process.wiring import Service
 from bridge.web import netguard
 from bridge.web.keys import RUNTIME
 from bridge.web.limits import retry_after
 
 __all__ = ["token_endpoint"]
 
-_log = structlog.get_logger("bridge.oauth")
+_log = structlog.get_logger("bridge.client_auth.token_endpoint")
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 

@@ -10,9 +10,9 @@ import asyncio
 
 from aiohttp import web
 
-from bridge.errors import DirectoryUnavailable
+from bridge.core.errors import DirectoryUnavailable
 from bridge.observability.metrics import CONTENT_TYPE
-from bridge.runtime import Runtime
+from bridge.process.runtime import Runtime
 from bridge.web.keys import RUNTIME
 from bridge.web.middlewares import error_middleware, request_id_middleware
 

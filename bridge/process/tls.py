@@ -5,7 +5,7 @@ handshakes use a renewed certificate without a restart. A pair that does not loa
 configuration error naming ``server.tls_cert_file``, at start and at reload alike.
 
 The private key is never opened here. Config loading read ``server.tls_key_file``
-once and checked that very file (bridge.secret_files: no symlink, regular, not
+once and checked that very file (bridge.config.secret_files: no symlink, regular, not
 writable by group or others, not readable by others); opening the path again here
 would load whatever is there *now*, which may not be the file that was checked. But
 ``SSLContext.load_cert_chain`` takes only paths. So the checked bytes go into a sealed
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bridge.config import Config
-from bridge.errors import ConfigError, Problem
+from bridge.core.errors import ConfigError, Problem
 
 MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE

@@ -15,27 +15,32 @@ from typing import Any
 
 import structlog
 
-from bridge import response
-from bridge.client_auth import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
+from bridge.client_auth.modes import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
+from bridge.client_auth.token_endpoint import ClientRegistry
+from bridge.client_auth.tokens import (
+    InvalidToken,
+    KeyMaterialError,
+    TokenService,
+    load_signing_material,
+)
 from bridge.config import Config, Settings
+from bridge.core import template as response
+from bridge.core.errors import ConfigError, Problem
+from bridge.core.groups import GroupCache, GroupPolicy
+from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.ports import Directory
+from bridge.core.typed_login import LoginRules
+from bridge.core.unique_usernames import UniqueUsernames
+from bridge.core.usernames import Rule
 from bridge.directory.ad_schema import Verdict
-from bridge.directory.base import Directory
-from bridge.directory.ldap import LdapDirectory, LdapOptions
-from bridge.directory.ldap_transport import TransportOptions
-from bridge.directory.lockout import budget_problems
-from bridge.errors import ConfigError, Problem
-from bridge.groups import GroupCache, GroupPolicy
+from bridge.directory.ldap.directory import LdapDirectory, LdapOptions
+from bridge.directory.ldap.transport import TransportOptions
+from bridge.directory.lockout_flavors import budget_problems
 from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.guard.key import KeyFileError, load_or_create
-from bridge.login import LoginPolicy, LoginService
-from bridge.logins import LoginRules
-from bridge.oauth import ClientRegistry
 from bridge.observability.metrics import Metrics
-from bridge.tokens import InvalidToken, KeyMaterialError, TokenService, load_signing_material
-from bridge.unique_usernames import UniqueUsernames
-from bridge.usernames import Rule
 
-_log = structlog.get_logger("bridge.service")
+_log = structlog.get_logger("bridge.process.wiring")
 
 
 @dataclass
@@ -55,7 +60,7 @@ class Service:
     directory: Directory
     login: LoginService
     client_auth: ClientAuthenticator
-    template: Any  # parsed JSON: bridge.response documents its shape
+    template: Any  # parsed JSON: bridge.core.template documents its shape
     oauth2: OAuth2Issuer | None = None
 
     @property

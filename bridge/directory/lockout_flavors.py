@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.directory.base import LockoutPolicy
+from bridge.core.ports import LockoutPolicy
 
 Attributes = Mapping[str, Sequence[str]]
 

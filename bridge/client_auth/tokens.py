@@ -37,7 +37,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from bridge.errors import BridgeError
+from bridge.core.errors import BridgeError
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -141,7 +141,7 @@ def load_signing_material(
     rotation the old key stays here until every token it signed has expired. For the
     asymmetric algorithms those files may hold a public or a private key. ``read``
     gives a file's bytes: the service passes the bytes config loading already read and
-    checked (bridge.secret_files), so no file is opened a second time.
+    checked (bridge.config.secret_files), so no file is opened a second time.
     """
     if algorithm not in SUPPORTED_ALGORITHMS:
         raise KeyMaterialError(

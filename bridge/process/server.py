@@ -16,17 +16,17 @@ import ssl
 import structlog
 from aiohttp import web
 
-from bridge import systemd
 from bridge.config import Config, ServerSettings
-from bridge.errors import DirectoryUnavailable
-from bridge.runtime import Runtime
-from bridge.service import Service, check_lockout_budget, check_username_attributes
-from bridge.tls import check_tls, checked_tls_context, load_certificates
+from bridge.core.errors import DirectoryUnavailable
+from bridge.process import systemd
+from bridge.process.runtime import Runtime
+from bridge.process.tls import check_tls, checked_tls_context, load_certificates
+from bridge.process.wiring import Service, check_lockout_budget, check_username_attributes
 from bridge.web.app import create_app
 from bridge.web.connections import BoundedSite, ConnectionLimits
 from bridge.web.ops import create_ops_app
 
-_log = structlog.get_logger("bridge.server")
+_log = structlog.get_logger("bridge.process.server")
 
 #: Exit status when a listener cannot be bound (systemd's Restart=on-failure retries).
 EXIT_CANNOT_LISTEN = 1

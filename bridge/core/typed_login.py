@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bridge.dn import is_dn_like
-from bridge.errors import LoginRejected, Reason
+from bridge.core.dn import is_dn_like
+from bridge.core.errors import LoginRejected, Reason
 
 
 @dataclass(frozen=True)

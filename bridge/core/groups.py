@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from bridge.dn import normalize_dn
-from bridge.errors import Reason
+from bridge.core.dn import normalize_dn
+from bridge.core.errors import Reason
 
 
 @dataclass(frozen=True)

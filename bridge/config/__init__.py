@@ -1,7 +1,7 @@
 """Settings: one TOML file, validated completely, then frozen.
 
 ``load(path)`` returns a :class:`Config` (typed settings, secrets already read, the
-source path) or raises :class:`~bridge.errors.ConfigError` listing *every* problem
+source path) or raises :class:`~bridge.core.errors.ConfigError` listing *every* problem
 with its dotted key, e.g. ``directory.urls[1]: scheme must be ldap or ldaps``.
 
 Secrets never need to be inline: every secret has a ``*_file`` form. A relative
@@ -10,7 +10,7 @@ when that is set, else beside the config file. Inline secrets are accepted for d
 and produce a warning at start-up.
 
 Secret files (and ``server.tls_key_file``) are read here, once, by
-:mod:`bridge.secret_files`: a symlink, a non-regular file, or a file that group or
+:mod:`bridge.config.secret_files`: a symlink, a non-regular file, or a file that group or
 others may write or others may read is a problem naming the key. What is used later
 (the bind password, the JWT keys, the TLS key) is the bytes read then, never the file
 opened again, so nothing can be swapped in between the check and the use.
@@ -41,9 +41,9 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.errors import ConfigError, Problem
-from bridge.presets import PRESETS, Flavor, GroupStrategy, Preset
-from bridge.secret_files import SecretFileRefused, read_secret_file
+from bridge.config.secret_files import SecretFileRefused, read_secret_file
+from bridge.core.errors import ConfigError, Problem
+from bridge.directory.presets import PRESETS, Flavor, GroupStrategy, Preset
 
 DEFAULT_CONFIG_PATH = Path("/etc/ringotel-bridge/bridge.toml")
 #: Shortest Basic password, Bearer token or client secret accepted (HS256 keys: 32,
@@ -438,7 +438,7 @@ class Settings(_Section):
         cls, value: tuple[UsernameRule, ...], info: ValidationInfo
     ) -> tuple[UsernameRule, ...]:
         """No default for LDAP: the obvious attributes are often self-writable (see
-        ``bridge.presets``). A directory section that failed validation is reported on
+        ``bridge.directory.presets``). A directory section that failed validation is reported on
         its own, so this check waits for it."""
         directory = info.data.get("directory")
         if not value and isinstance(directory, DirectorySettings) and directory.type == "ldap":
@@ -484,7 +484,7 @@ class Secrets:
     verification_key_files: tuple[Path, ...] = ()
     #: the checked bytes of each key file, by resolved path: see `key_bytes`
     key_files: Mapping[Path, Secret] = field(default_factory=dict, repr=False)
-    #: the checked bytes of ``server.tls_key_file``, loaded by bridge.tls
+    #: the checked bytes of ``server.tls_key_file``, loaded by bridge.process.tls
     tls_key: Secret | None = None
 
     def key_bytes(self, path: Path) -> bytes:
@@ -601,7 +601,7 @@ class _Resolver:
 
     def read_private(self, key: str, resolved: Path) -> bytes | None:
         """The file's bytes, or None with a problem when it is no private regular file
-        (bridge.secret_files) or holds nothing but a line ending."""
+        (bridge.config.secret_files) or holds nothing but a line ending."""
         try:
             data = read_secret_file(resolved)
         except SecretFileRefused as exc:
@@ -670,7 +670,7 @@ class _Resolver:
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
-        """A key file is parsed by bridge.tokens from the bytes kept here (all of them:
+        """A key file is parsed by bridge.client_auth.tokens from the bytes kept here (all of them:
         tokens decides about line endings); the path is only for its messages."""
         resolved = self.secret_path(path)
         data = self.read_private(key, resolved)
@@ -679,7 +679,7 @@ class _Resolver:
         return resolved
 
     def tls_key(self, settings: ServerSettings) -> Secret | None:
-        """The server's private key, kept as bytes for bridge.tls to load."""
+        """The server's private key, kept as bytes for bridge.process.tls to load."""
         if settings.tls_key_file is None:
             return None
         data = self.read_private("server.tls_key_file", self.secret_path(settings.tls_key_file))

@@ -1,6 +1,6 @@
 """The LDAP/AD directory: search with the service account, then bind as the user.
 
-Implements :class:`bridge.directory.base.Directory`. ldap3 blocks, so every call runs
+Implements :class:`bridge.core.ports.Directory`. ldap3 blocks, so every call runs
 in a bounded thread pool behind an asyncio semaphore; nothing here ever waits on a
 socket from the event loop. Every value is escaped exactly once, where its filter is
 built: the login in ``_user_filter``, a username value in ``_holders_search``.
@@ -23,10 +23,11 @@ from cachetools import TTLCache
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.core.ports import AccountLockout, LockoutPolicy, Readiness, UserEntry
 from bridge.directory import ad, ad_schema, ppolicy
-from bridge.directory.base import AccountLockout, LockoutPolicy, Readiness, UserEntry
-from bridge.directory.ldap_lockout import CounterSource, LdapLockout
-from bridge.directory.ldap_transport import (
+from bridge.directory.ldap.lockout import CounterSource, LdapLockout
+from bridge.directory.ldap.transport import (
     TRANSPORT_ERRORS_AND_FAILURES,
     ServerList,
     ServerState,
@@ -38,10 +39,9 @@ from bridge.directory.ldap_transport import (
     entries,
     result_text,
 )
-from bridge.directory.lockout import LockoutFlavor
-from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
-from bridge.passwords import as_typed
-from bridge.presets import GroupStrategy
+from bridge.directory.lockout_flavors import LockoutFlavor
+from bridge.directory.passwords import as_typed
+from bridge.directory.presets import GroupStrategy
 
 T = TypeVar("T")
 
@@ -248,7 +248,7 @@ class LdapDirectory:
 
     def _authenticate_sync(self, user: UserEntry, password: bytes, deadline: float) -> UserEntry:
         """Bind as the user with the typed bytes: ldap3 sends ``bytes`` untouched, where a
-        ``str`` would go through SASLprep (see bridge.passwords)."""
+        ``str`` would go through SASLprep (see bridge.directory.passwords)."""
 
         def work(connection: ldap3.Connection, server: ServerState) -> UserEntry:
             started = time.monotonic()

@@ -19,8 +19,8 @@ import json
 import urllib.parse
 from typing import Any, Final
 
-from bridge import response
 from bridge.config import Config, Secret
+from bridge.core import template as response
 
 __all__ = ["DescriptorError", "build_descriptor", "dump"]
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from bridge.errors import BridgeError
+from bridge.core.errors import BridgeError
 
 __all__ = [
     "MAX_VALUE_CHARS",

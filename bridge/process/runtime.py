@@ -24,12 +24,12 @@ import structlog
 
 from bridge import __version__
 from bridge.config import Config, load
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.guard import Guard
 from bridge.observability.metrics import Metrics
-from bridge.service import Service, build_service, guard_limits, load_guard
+from bridge.process.wiring import Service, build_service, guard_limits, load_guard
 
-_log = structlog.get_logger("bridge.runtime")
+_log = structlog.get_logger("bridge.process.runtime")
 
 
 class Runtime:

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 
-from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable
+from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable
 
 T = TypeVar("T")
 
@@ -131,7 +131,7 @@ class ServerState:
     def open(self, user: str | None, password: bytes | None) -> ldap3.Connection:
         """A new connection, TLS started, to bind as ``user`` (or not bound at all).
 
-        ``password`` is bytes so that ldap3 sends it as it is (see bridge.passwords)."""
+        ``password`` is bytes so that ldap3 sends it as it is (see bridge.directory.passwords)."""
         # A fresh ldap3.Server each time: ldap3 remembers a refused address as unusable
         # and would keep failing after the server came back.
         connection = ldap3.Connection(

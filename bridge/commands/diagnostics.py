@@ -27,12 +27,14 @@ from cryptography import x509
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from bridge.answers import Answer, answer
 from bridge.config import Config, Settings
+from bridge.core.answers import Answer, answer
+from bridge.core.errors import ConfigError
+from bridge.core.login import Accepted, Outcome, Rejected, Trace
 from bridge.directory import ad_schema
-from bridge.directory.ldap import LdapDirectory, LdapOptions
-from bridge.directory.ldap_lockout import describe
-from bridge.directory.ldap_transport import (
+from bridge.directory.ldap.directory import LdapDirectory, LdapOptions
+from bridge.directory.ldap.lockout import describe
+from bridge.directory.ldap.transport import (
     TRANSPORT_ERRORS,
     ServerState,
     TransportFailure,
@@ -40,11 +42,9 @@ from bridge.directory.ldap_transport import (
     entries,
     result_text,
 )
-from bridge.directory.lockout import budget_problems
-from bridge.errors import ConfigError
-from bridge.login import Accepted, Outcome, Rejected, Trace
-from bridge.service import Service, build_service
-from bridge.tls import check_tls
+from bridge.directory.lockout_flavors import budget_problems
+from bridge.process.tls import check_tls
+from bridge.process.wiring import Service, build_service
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -217,7 +217,7 @@ def _probe_connected(connection: ldap3.Connection, options: LdapOptions, probe: 
         _read_root_dse(connection, probe)
         probe.lines.append("username attributes: not checked (no service account)")
         return
-    # bytes, as the secret file holds them: ldap3 would SASLprep a str (bridge.passwords)
+    # bytes, as the secret file holds them: ldap3 would SASLprep a str (bridge.directory.passwords)
     if not connection.rebind(user=options.bind_dn, password=options.bind_password):
         probe.failures.append(
             f"service account bind failed: {result_text(connection.result)}; "

@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from bridge.directory.base import AccountLockout, LockoutPolicy, UserEntry
-from bridge.directory.ldap_transport import ServerState
-from bridge.directory.lockout import Attributes, LockoutFlavor, values
-from bridge.dn import normalize_dn, split_rdns
-from bridge.errors import DirectoryUnavailable
+from bridge.core.dn import normalize_dn, split_rdns
+from bridge.core.errors import DirectoryUnavailable
+from bridge.core.ports import AccountLockout, LockoutPolicy, UserEntry
+from bridge.directory.ldap.transport import ServerState
+from bridge.directory.lockout_flavors import Attributes, LockoutFlavor, values
 
 if TYPE_CHECKING:
-    from bridge.directory.ldap import LdapDirectory
+    from bridge.directory.ldap.directory import LdapDirectory
 
 _log = structlog.get_logger("bridge.directory")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.directory.lockout import AD, PPOLICY, LockoutFlavor
+from bridge.directory.lockout_flavors import AD, PPOLICY, LockoutFlavor
 
 GroupStrategy = Literal["token_groups", "in_chain", "member_of", "member_search"]
 Flavor = Literal["active_directory", "openldap"]

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
-from bridge.directory.base import Directory, UserEntry
-from bridge.dn import normalize_dn
-from bridge.usernames import Rule, username_sources
+from bridge.core.dn import normalize_dn
+from bridge.core.ports import Directory, UserEntry
+from bridge.core.usernames import Rule, username_sources
 
 if TYPE_CHECKING:
-    from bridge.login import Trace
+    from bridge.core.login import Trace
 
 #: Why a value was dropped (audit log and metric label).
 DUPLICATE = "duplicate"  # two or more entries hold it

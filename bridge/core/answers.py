@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.login import Accepted, Outcome, Rejected
-from bridge.response import Identity, render
+from bridge.core.login import Accepted, Outcome, Rejected
+from bridge.core.template import Identity, render
 
 DENIED = {"error": "access_denied"}
 UNAVAILABLE = {"error": "directory_unavailable"}

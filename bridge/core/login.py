@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 
-from bridge.directory.base import AccountLockout, Directory, UserEntry
-from bridge.dn import normalize_dn
-from bridge.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
-from bridge.groups import GroupCache, GroupPolicy
+from bridge.core.dn import normalize_dn
+from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
+from bridge.core.groups import GroupCache, GroupPolicy
+from bridge.core.ports import AccountLockout, Directory, UserEntry
+from bridge.core.typed_login import LoginRules, normalize_login, throttle_key
+from bridge.core.unique_usernames import UniqueUsernames
+from bridge.core.usernames import Rule, build_usernames, first_value
 from bridge.guard import Guard, Refusal
-from bridge.logins import LoginRules, normalize_login, throttle_key
-from bridge.unique_usernames import UniqueUsernames
-from bridge.usernames import Rule, build_usernames, first_value
 
 
 def account_key(dn: str) -> str:
@@ -68,7 +68,7 @@ class Trace:
     steps: list[str] = field(default_factory=list)
     directory_used: bool = False
     cached_entry: bool = False
-    #: username -> why it was withheld (bridge.unique_usernames)
+    #: username -> why it was withheld (bridge.core.unique_usernames)
     dropped_usernames: dict[str, str] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
