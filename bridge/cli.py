@@ -70,7 +70,7 @@ def _load(path: Path) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-password":
-        from bridge.directory.passwords import hash_password_command
+        from bridge.commands.hash_password import hash_password_command
 
         return hash_password_command()
     config = _load(config_path(args.config))

@@ -27,7 +27,7 @@ from bridge.config import (
     load,
 )
 from bridge.core.errors import ConfigError
-from bridge.core.login import Accepted
+from bridge.core.outcomes import Accepted
 from bridge.directory.file import FileDirectory
 from bridge.process.wiring import build_service
 from tests.harness.tls import make_ca

@@ -9,7 +9,8 @@ import pytest
 
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
+from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
 from bridge.core.typed_login import LoginRules
 from bridge.core.usernames import Rule

@@ -10,7 +10,8 @@ import pytest
 
 from bridge.core.errors import DirectoryUnavailable, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import Accepted, LoginPolicy, LoginService, Rejected, Trace, Unavailable
+from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import Directory, UserEntry
 from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import DUPLICATE, NOT_FOUND, OTHER_HOLDER, UniqueUsernames

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from bridge.guard import Refusal
+    from bridge.core.ports import Refusal
 
 #: Longest client_id, client_secret or grant_type we read; real values are far shorter.
 MAX_VALUE_CHARS: Final = 512

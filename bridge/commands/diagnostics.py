@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import getpass
 import json
 import ssl
 import sys
@@ -27,10 +26,11 @@ from cryptography import x509
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from bridge.commands.prompt import NoPassword, read_password
 from bridge.config import Config, Settings
 from bridge.core.answers import Answer, answer
 from bridge.core.errors import ConfigError
-from bridge.core.login import Accepted, Outcome, Rejected, Trace
+from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace
 from bridge.directory import ad_schema
 from bridge.directory.ldap.directory import LdapDirectory, LdapOptions
 from bridge.directory.ldap.lockout import describe
@@ -320,7 +320,11 @@ def _username_attributes(connection: ldap3.Connection, options: LdapOptions, pro
 # -- test-login -----------------------------------------------------------------------
 async def test_login(config: Config, login: str, password_stdin: bool) -> int:
     """Run one login through the real code and show what Ringotel would get, and why."""
-    password = _read_password(login, password_stdin)
+    try:
+        password = read_password(f"Password for {login}: ", from_stdin=password_stdin)
+    except NoPassword as exc:
+        print(f"ringotel-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     service = _build(config)
     if service is None:
         return EXIT_FAILED
@@ -332,12 +336,6 @@ async def test_login(config: Config, login: str, password_stdin: bool) -> int:
         await service.close()
     _print_steps(login, trace)
     return _report(service, outcome)
-
-
-def _read_password(login: str, from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    return getpass.getpass(f"Password for {login}: ")
 
 
 def _print_steps(login: str, trace: Trace) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.core.login import Accepted, Outcome, Rejected
+from bridge.core.outcomes import Accepted, Outcome, Rejected
 from bridge.core.template import Identity, render
 
 DENIED = {"error": "access_denied"}

@@ -10,69 +10,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 
 from bridge.core.dn import normalize_dn
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.ports import AccountLockout, Directory, UserEntry
+from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace, Unavailable
+from bridge.core.ports import AccountLockout, Directory, Guard, Refusal, UserEntry
 from bridge.core.typed_login import LoginRules, normalize_login, throttle_key
 from bridge.core.unique_usernames import UniqueUsernames
 from bridge.core.usernames import Rule, build_usernames, first_value
-from bridge.guard import Guard, Refusal
 
 
 def account_key(dn: str) -> str:
     """Guard subject of an account; cannot collide with a typed login's subject."""
     return "dn:" + normalize_dn(dn)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    login: str
-    dn: str
-    usernames: tuple[str, ...]
-    display_name: str
-    groups: frozenset[str] | None
-    server: str | None
-
-
-@dataclass(frozen=True)
-class Rejected:
-    reason: Reason
-    login: str
-    detail: str = ""
-    dn: str | None = None
-    server: str | None = None
-    #: refused by the lockout guard; the password did not go to the directory
-    guarded: bool = False
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    detail: str
-    login: str
-    server: str | None = None
-    misconfigured: bool = False
-
-
-Outcome = Accepted | Rejected | Unavailable
-
-
-@dataclass
-class Trace:
-    """What happened on the way, for the audit log and ``test-login``."""
-
-    steps: list[str] = field(default_factory=list)
-    directory_used: bool = False
-    cached_entry: bool = False
-    #: username -> why it was withheld (bridge.core.unique_usernames)
-    dropped_usernames: dict[str, str] = field(default_factory=dict)
-
-    def note(self, text: str) -> None:
-        self.steps.append(text)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The Directory protocol: what the login core needs from any user store.
+"""The ports of the login core: what it needs from a user store (Directory) and from
+the lockout guard (Guard), and the values that cross them.
 
 Implementations (``ldap``, ``file``) translate their own exceptions at this boundary:
 callers only ever see ``LoginRejected`` (the directory answered no) and
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from bridge.core.errors import Reason
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,45 @@ class Directory(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the guard says no without asking the directory, and for how long."""
+
+    reason: Reason
+    detail: str = ""
+    #: seconds until the guard would let this through again; None when it cannot tell
+    retry_after: float | None = None
+    #: the directory server whose counters decided it, if any
+    server: str | None = None
+
+
+class Guard(Protocol):
+    """Failure budgets and remembered failures, as the login core uses them.
+
+    Subjects are strings the core builds (the typed login; ``dn:<normalised DN>`` for
+    an account); the guard never sees a password except to fingerprint it.
+    """
+
+    async def before_login(self, login: str, password: str) -> Refusal | None: ...
+
+    async def before_password(
+        self, account: str, password: str, policy: LockoutPolicy | None
+    ) -> Refusal | None: ...
+
+    def directory_refusal(self, state: AccountLockout | None) -> Refusal | None: ...
+
+    async def recent_failures(self, account: str) -> bool: ...
+
+    async def bad_password(
+        self, login: str, account: str, password: str, policy: LockoutPolicy | None
+    ) -> None: ...
+
+    async def unknown_login(self, login: str, password: str) -> None: ...
+
+    async def good_password(self, login: str, account: str) -> None: ...
+
+    async def alias(self, bind_name: str) -> str | None: ...
+
+    async def remember_alias(self, bind_name: str, dn: str) -> None: ...

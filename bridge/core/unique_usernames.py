@@ -33,7 +33,7 @@ from bridge.core.ports import Directory, UserEntry
 from bridge.core.usernames import Rule, username_sources
 
 if TYPE_CHECKING:
-    from bridge.core.login import Trace
+    from bridge.core.outcomes import Trace
 
 #: Why a value was dropped (audit log and metric label).
 DUPLICATE = "duplicate"  # two or more entries hold it

@@ -23,8 +23,6 @@ the users-file loader reports at start-up, and at login time it can only mean "n
 from __future__ import annotations
 
 import functools
-import getpass
-import sys
 
 from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -84,35 +82,3 @@ def is_argon2id(hash: str) -> bool:
 def dummy_hash() -> str:
     """A hash nobody's password matches, to spend the same time on unknown users."""
     return hash_password("ringotel-bridge: no such user")
-
-
-def hash_password_command() -> int:
-    """``ringotel-bridge hash-password``: print only the hash, so it can be piped."""
-    try:
-        password = _read_password()
-    except (EOFError, KeyboardInterrupt):
-        print("ringotel-bridge: no password given", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"ringotel-bridge: {exc}", file=sys.stderr)
-        return 1
-    print(hash_password(password))
-    return 0
-
-
-def _read_password() -> str:
-    """Ask twice on a terminal (a typo would lock the user out); else one stdin line."""
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if password and getpass.getpass("Again: ") != password:
-            raise ValueError("the passwords do not match")
-    else:
-        line = sys.stdin.readline()
-        if not line:
-            raise EOFError
-        password = line.removesuffix("\n").removesuffix("\r")
-    if password == "":
-        raise ValueError("refusing an empty password")
-    if as_typed(password) is None:  # stdin that was not UTF-8 decodes to lone surrogates
-        raise ValueError("the password is not valid UTF-8; nobody could type it at login")
-    return password

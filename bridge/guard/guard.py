@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.core.errors import Reason
-from bridge.core.ports import AccountLockout, LockoutPolicy
+from bridge.core.ports import AccountLockout, LockoutPolicy, Refusal
 from bridge.guard.store import GuardStore
 
 #: Wrong passwords remembered per login or account (an app cycling old passwords).
@@ -47,18 +47,6 @@ class GuardLimits:
     client_max_failures: int = 10
     client_window: float = 900.0
     alias_ttl: float = 3600.0
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why the guard says no without asking the directory, and for how long."""
-
-    reason: Reason
-    detail: str = ""
-    #: seconds until the guard would let this through again; None when it cannot tell
-    retry_after: float | None = None
-    #: the directory server whose counters decided it, if any
-    server: str | None = None
 
 
 def account_limits(limits: GuardLimits, policy: LockoutPolicy | None) -> tuple[int, float]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from bridge.core.login import Accepted, Outcome, Rejected, Trace, Unavailable
+from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace, Unavailable
 
 _log = structlog.get_logger("bridge.audit")
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge.client_auth.modes import ClientAuthFailed
 from bridge.core.answers import DENIED, answer
 from bridge.core.errors import InvalidRequest
-from bridge.core.login import Outcome, Rejected, Trace
+from bridge.core.outcomes import Outcome, Rejected, Trace
 from bridge.observability import audit
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import Service

@@ -6,7 +6,7 @@ import math
 
 from aiohttp import web
 
-from bridge.guard import Refusal
+from bridge.core.ports import Refusal
 
 
 def retry_after(seconds: float | None) -> str:
