@@ -50,10 +50,6 @@ class Reason(enum.StrEnum):
     SOFT_LOCKED = "soft_locked"
 
 
-#: Refusals made by the lockout guard, without trying the password on the directory.
-THROTTLE_REASONS = frozenset({Reason.THROTTLED, Reason.STALE_PASSWORD, Reason.SOFT_LOCKED})
-
-
 class BridgeError(Exception):
     """Base of every error the bridge raises on purpose."""
 

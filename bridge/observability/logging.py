@@ -48,7 +48,3 @@ def configure(format: str = "json", level: str = "info", stream: Any = None) -> 
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
-
-
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 PREFIX = "ringotel_bridge"
@@ -64,6 +64,36 @@ class GroupCacheCollector(Collector):
         )
 
 
+class GuardStats(Protocol):
+    """What the guard's memory counts (``bridge.guard.MemoryStore`` has both)."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def untracked(self) -> int: ...
+
+
+class GuardCollector(Collector):
+    """The lockout guard's memory, read at scrape time: how full it is, and how many
+    new logins it could not track because spent budgets filled it (never evicted)."""
+
+    def __init__(self) -> None:
+        self.store: GuardStats | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.store
+        yield GaugeMetricFamily(
+            f"{PREFIX}_guard_entries",
+            "Entries in the lockout guard's memory",
+            len(store) if store is not None else 0,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_guard_untracked",
+            "New logins not tracked because spent failure budgets filled the guard",
+            value=store.untracked if store is not None else 0,
+        )
+
+
 class Metrics:
     """The bridge's metrics, registered on a private registry."""
 
@@ -104,6 +134,8 @@ class Metrics:
         )
         self.group_cache = GroupCacheCollector()
         r.register(self.group_cache)
+        self.guard = GuardCollector()
+        r.register(self.guard)
         self.pool_in_use = Gauge(
             f"{PREFIX}_directory_connections_in_use",
             "Directory connections lent out",

@@ -25,7 +25,7 @@ import structlog
 from bridge import __version__
 from bridge.config import Config, load
 from bridge.core.errors import ConfigError
-from bridge.guard import Guard
+from bridge.guard import Guard, MemoryStore
 from bridge.observability.metrics import Metrics
 from bridge.process.wiring import Service, build_service, guard_limits, load_guard
 
@@ -55,6 +55,8 @@ class Runtime:
         self.checks: list[Callable[[Config], None]] = []
         self._reloading = asyncio.Lock()
         self.metrics.group_cache.track(self.service.login.group_cache)
+        if isinstance(self.guard.store, MemoryStore):
+            self.metrics.guard.store = self.guard.store
 
     @property
     def config(self) -> Config:
