@@ -116,6 +116,11 @@ class Guard:
         """A reload changed ``[protection]``: new numbers, same memory."""
         self.limits = limits
 
+    def _budget(self, budget: int) -> int:
+        """This guard's part of a budget: all of it with a shared store, 1/N of it when
+        N processes each keep their own memory (never below 1)."""
+        return max(1, budget // self.store.share)
+
     def _hmac(self, *parts: str) -> bytes:
         message = b"\x00".join(p.encode("utf-8", "surrogatepass") for p in parts)
         return hmac.new(self._key, message, hashlib.sha256).digest()
@@ -126,7 +131,7 @@ class Guard:
     # -- logins -----------------------------------------------------------------------
     async def before_login(self, login: str, password: str) -> Refusal | None:
         """Checked for the typed login before the directory is asked anything."""
-        spent = await self._spent(self._k("login", login), self.limits.max_failures)
+        spent = await self._spent(self._k("login", login), self._budget(self.limits.max_failures))
         if spent is not None:
             return spent
         fingerprint = self._hmac("password", login, password)
@@ -141,7 +146,7 @@ class Guard:
     ) -> Refusal | None:
         """Checked for the account (by DN) before its password goes to the directory."""
         budget, _ = account_limits(self.limits, policy)
-        spent = await self._spent(self._k("account", account), budget)
+        spent = await self._spent(self._k("account", account), self._budget(budget))
         if spent is not None:
             return spent
         if await self.store.marked(
@@ -163,8 +168,9 @@ class Guard:
         """The directory said the password is wrong: spend both budgets, remember it."""
         limits = self.limits
         budget, window = account_limits(limits, policy)
-        await self.store.hit(self._k("login", login), limits.failure_window, limits.max_failures)
-        await self.store.hit(self._k("account", account), window, budget)
+        login_budget = self._budget(limits.max_failures)
+        await self.store.hit(self._k("login", login), limits.failure_window, login_budget)
+        await self.store.hit(self._k("account", account), window, self._budget(budget))
         for subject in (login, account):
             fingerprint = self._hmac("password", subject, password)
             await self.store.mark(
@@ -175,7 +181,8 @@ class Guard:
         """Nobody has that name: spend the login's budget and remember the attempt, so
         repeating it is answered from memory, as fast as a known user's repeat."""
         limits = self.limits
-        await self.store.hit(self._k("login", login), limits.failure_window, limits.max_failures)
+        login_budget = self._budget(limits.max_failures)
+        await self.store.hit(self._k("login", login), limits.failure_window, login_budget)
         fingerprint = self._hmac("password", login, password)
         await self.store.mark(self._k("unknown", login), fingerprint, limits.stale_ttl, REMEMBERED)
 
@@ -210,10 +217,10 @@ class Guard:
     # -- Ringotel's own credentials ---------------------------------------------------
     async def client_refusal(self, source: str) -> Refusal | None:
         """A source address that has guessed too often is refused without checking."""
-        return await self._spent(self._k("client", source), self.limits.client_max_failures)
+        budget = self._budget(self.limits.client_max_failures)
+        return await self._spent(self._k("client", source), budget)
 
     async def client_failed(self, source: str) -> None:
         limits = self.limits
-        await self.store.hit(
-            self._k("client", source), limits.client_window, limits.client_max_failures
-        )
+        budget = self._budget(limits.client_max_failures)
+        await self.store.hit(self._k("client", source), limits.client_window, budget)

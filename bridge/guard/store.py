@@ -36,6 +36,13 @@ class Count:
 class GuardStore(Protocol):
     """The guard's state. Every method is async so a networked store fits behind it."""
 
+    @property
+    def share(self) -> int:
+        """How many guards split each budget while this store's numbers are in use: 1
+        for a store every instance shares; N for per-process memory standing in for it
+        (N workers, or N instances while the shared store is down)."""
+        ...
+
     async def count(self, key: str) -> Count | None:
         """The live counter, or None when there is none (never set, or expired)."""
         ...
@@ -79,9 +86,12 @@ class MemoryStore:
     evicted, and everything else, evicted oldest first when full.
     """
 
-    def __init__(self, maxsize: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, maxsize: int = 100_000, clock: Callable[[], float] = time.time, share: int = 1
+    ) -> None:
         self.maxsize = maxsize
         self.clock = clock
+        self.share = share
         self._spent: OrderedDict[str, _Entry] = OrderedDict()
         self._other: OrderedDict[str, _Entry] = OrderedDict()
         #: new keys that could not be tracked because spent budgets filled the store
