@@ -93,7 +93,7 @@ class BridgeProcess:
         self.ops_address: tuple[str, int] | None = None
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, timeout: float = START_TIMEOUT) -> BridgeProcess:
+    def start(self, timeout: float = START_TIMEOUT, event: str = "listening") -> BridgeProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bridge", "--config", str(self.config), "serve"],
             cwd=REPO,
@@ -107,7 +107,7 @@ class BridgeProcess:
             reader = threading.Thread(target=self._read, args=(stream, tag), daemon=True)
             reader.start()
             self._readers.append(reader)
-        listening = self.wait_for_event("listening", timeout=timeout)
+        listening = self.wait_for_event(event, timeout=timeout)
         self.addresses = [_split(a) for a in listening["addresses"]]
         if listening.get("ops_address"):
             self.ops_address = _split(listening["ops_address"])

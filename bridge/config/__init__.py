@@ -127,6 +127,8 @@ class ServerSettings(_Section):
     max_body_size: int = Field(8192, ge=256, le=1_048_576)
     max_field_length: int = Field(1024, ge=16, le=65536)
     drain_timeout: Duration = 15.0
+    #: serving processes on the same listeners (SO_REUSEPORT), supervised by the main one
+    workers: int = Field(1, ge=1, le=64)
 
     @field_validator("listen")
     @classmethod

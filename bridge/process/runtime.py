@@ -41,10 +41,11 @@ class Runtime:
         metrics: Metrics | None = None,
         builder: Callable[[Config, Metrics, Guard], Service] = build_service,
         guard: Guard | None = None,
+        workers: int = 1,
     ) -> None:
         self.metrics = metrics or Metrics(version=__version__)
         self._builder = builder
-        self.guard = guard or load_guard(config)
+        self.guard = guard or load_guard(config, workers)
         self.service = builder(config, self.metrics, self.guard)
         self._holders: dict[int, int] = {}
         self._retired: list[Service] = []

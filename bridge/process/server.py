@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -35,7 +36,24 @@ EXIT_CANNOT_LISTEN = 1
 CLOSE_GRACE = 1.0
 
 
-def _host_port(sockname: object) -> str:
+@dataclass(frozen=True)
+class Role:
+    """How this process serves: alone, talking to systemd itself, or as one of
+    ``workers`` processes under a supervisor (``bridge.process.workers``), which owns
+    systemd's notify socket and the public ops listener."""
+
+    #: the supervisor resolved these (port 0 included); None: server.listen
+    listen: tuple[tuple[str, int], ...] | None = None
+    #: the ops app on this unix socket (a worker's, read by the supervisor)
+    ops_socket: str | None = None
+    workers: int = 1
+
+    @property
+    def is_worker(self) -> bool:
+        return self.ops_socket is not None
+
+
+def host_port(sockname: object) -> str:
     host, port = sockname[:2] if isinstance(sockname, tuple) else (str(sockname), 0)
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
@@ -43,8 +61,9 @@ def _host_port(sockname: object) -> str:
 class Server:
     """The bound listeners of one process."""
 
-    def __init__(self, config: Config) -> None:
-        self.runtime = Runtime(config)
+    def __init__(self, config: Config, role: Role | None = None) -> None:
+        self.role = role or Role()
+        self.runtime = Runtime(config, workers=self.role.workers)
         self.stop_event = asyncio.Event()
         self._main: web.AppRunner | None = None
         self._ops: web.AppRunner | None = None
@@ -88,14 +107,17 @@ class Server:
             shutdown_timeout=CLOSE_GRACE,
         )
         await self._main.setup()
-        for host, port in settings.listen_addresses:
+        for host, port in self.role.listen or settings.listen_addresses:
             await self._site(self._main, host, port, self._limits, self._tls)
-        if settings.ops_address:
+        if settings.ops_address or self.role.ops_socket:
             self._ops = web.AppRunner(
                 create_ops_app(self.runtime), access_log=None, handle_signals=False
             )
             await self._ops.setup()
-            await self._site(self._ops, *settings.ops_address, self._ops_limits, None)
+            if self.role.ops_socket:
+                await web.UnixSite(self._ops, self.role.ops_socket).start()
+            elif settings.ops_address:
+                await self._site(self._ops, *settings.ops_address, self._ops_limits, None)
         _log.info(
             "listening",
             addresses=self.addresses,
@@ -113,18 +135,20 @@ class Server:
         limits: ConnectionLimits,
         tls: ssl.SSLContext | None,
     ) -> None:
-        site = BoundedSite(runner, host, port, limits=limits, ssl_context=tls)
+        site = BoundedSite(
+            runner, host, port, limits=limits, ssl_context=tls, reuse_port=self.role.is_worker
+        )
         await site.start()
         self._sites.append(site)
 
     @property
     def addresses(self) -> list[str]:
         """Where the Ringotel-facing app really listens (port 0 resolved)."""
-        return [_host_port(a) for a in self._main.addresses] if self._main else []
+        return [host_port(a) for a in self._main.addresses] if self._main else []
 
     @property
     def ops_addresses(self) -> list[str]:
-        return [_host_port(a) for a in self._ops.addresses] if self._ops else []
+        return [host_port(a) for a in self._ops.addresses] if self._ops else []
 
     async def directory_check(self) -> bool:
         try:
@@ -144,13 +168,16 @@ class Server:
         return True
 
     async def reload(self) -> None:
-        systemd.reloading()
+        if not self.role.is_worker:
+            systemd.reloading()
         ok = await self.runtime.reload()
-        systemd.ready("reloaded" if ok else "reload failed; old configuration kept")
+        if not self.role.is_worker:
+            systemd.ready("reloaded" if ok else "reload failed; old configuration kept")
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), then close."""
-        systemd.stopping()
+        if not self.role.is_worker:
+            systemd.stopping()
         drain = self.runtime.config.settings.server.drain_timeout
         for site in self._sites:
             await site.stop()
@@ -162,10 +189,17 @@ class Server:
         await self.runtime.close()
 
 
-async def serve(config: Config) -> int:
+async def serve(config: Config, role: Role | None = None) -> int:
     """Run until SIGTERM/SIGINT. Signals are handled from the very start: a SIGHUP that
-    arrives while the listeners come up is applied once they are up, never fatal."""
-    server = Server(config)
+    arrives while the listeners come up is applied once they are up, never fatal.
+
+    With ``server.workers`` above 1 this process supervises that many workers instead
+    (``bridge.process.workers``), each of which runs this function with its Role."""
+    if role is None and config.settings.server.workers > 1:
+        from bridge.process.workers import supervise
+
+        return await supervise(config)
+    server = Server(config, role)
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     started = False
@@ -193,13 +227,17 @@ async def serve(config: Config) -> int:
         await server.stop()
         return EXIT_CANNOT_LISTEN
     await server.directory_check()
-    systemd.ready(f"listening on {', '.join(server.addresses)}")
+    watchdog: asyncio.Task[None] | None = None
+    if not server.role.is_worker:
+        systemd.ready(f"listening on {', '.join(server.addresses)}")
+        live = loop.create_task(systemd.watchdog_loop(lambda: not server.stop_event.is_set()))
+        watchdog = live
     started = True
     if pending_reload:
         reload_now()
-    watchdog = loop.create_task(systemd.watchdog_loop(lambda: not server.stop_event.is_set()))
     await server.stop_event.wait()
     _log.info("stopping", inflight=server.runtime.inflight)
-    watchdog.cancel()
+    if watchdog is not None:
+        watchdog.cancel()
     await server.stop()
     return 0

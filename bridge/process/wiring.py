@@ -199,21 +199,24 @@ def guard_limits(settings: Settings) -> GuardLimits:
     )
 
 
-def build_guard(config: Config, key: bytes | None = None) -> Guard:
-    """The guard for ``config``; without ``key`` an ephemeral one (commands, tests)."""
+def build_guard(config: Config, key: bytes | None = None, workers: int = 1) -> Guard:
+    """The guard for ``config``; without ``key`` an ephemeral one (commands, tests).
+
+    Its memory is this process's: with ``workers`` processes each gets 1/N of every
+    budget, so together they never give the directory more than the budget."""
     protection = config.settings.protection
-    store = MemoryStore(protection.max_tracked_logins)
+    store = MemoryStore(protection.max_tracked_logins, share=workers)
     return Guard(store, key or secrets.token_bytes(32), guard_limits(config.settings))
 
 
-def load_guard(config: Config) -> Guard:
+def load_guard(config: Config, workers: int = 1) -> Guard:
     """The serving process's guard, keyed from ``protection.key_file`` (made if absent)."""
     path = config.files["protection.key_file"]
     try:
         key = load_or_create(path)
     except KeyFileError as exc:
         raise ConfigError([Problem("protection.key_file", str(exc))]) from None
-    return build_guard(config, key)
+    return build_guard(config, key, workers)
 
 
 def build_service(

@@ -290,7 +290,7 @@ class BoundedRequestHandler(web.RequestHandler):
 class BoundedSite(web.BaseSite):
     """A TCP listener whose connections are :class:`BoundedRequestHandler` instances."""
 
-    __slots__ = ("_host", "_limits", "_port")
+    __slots__ = ("_host", "_limits", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -300,11 +300,14 @@ class BoundedSite(web.BaseSite):
         *,
         limits: ConnectionLimits,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host = host
         self._port = port
         self._limits = limits
+        #: several worker processes listen on the same address (SO_REUSEPORT)
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -331,6 +334,7 @@ class BoundedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
             ssl_handshake_timeout=handshake,
             ssl_shutdown_timeout=handshake,
         )
