@@ -20,12 +20,14 @@ from typing import Any, Literal, TypeVar
 
 import ldap3
 from cachetools import TTLCache
+from ldap3.core.results import RESULT_CODES
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.ports import AccountLockout, LockoutPolicy, Readiness, UserEntry
 from bridge.directory import ad, ad_schema, ppolicy
+from bridge.directory.ldap.binder import Binder
 from bridge.directory.ldap.lockout import CounterSource, LdapLockout
 from bridge.directory.ldap.transport import (
     TRANSPORT_ERRORS_AND_FAILURES,
@@ -119,6 +121,7 @@ class LdapDirectory:
         self._sid_lock = threading.Lock()
         self.ops = OpCounter()
         self._on_operation = on_operation or (lambda server, op, seconds, outcome: None)
+        self.binder = Binder(self.servers)
         self.lockouts = (
             LdapLockout(self, options.lockout, options.password_policy_dn)
             if options.lockout is not None and options.bind_dn is not None
@@ -244,7 +247,40 @@ class LdapDirectory:
         typed = as_typed(password)
         if typed is None:
             raise LoginRejected(Reason.BAD_PASSWORD, "not valid Unicode; not sent")
+        if not user.provisional:  # the steady-state login: one bind, on the event loop
+            return await self._bind_on_loop(user, typed)
         return await self._run(functools.partial(self._authenticate_sync, user, typed))
+
+    async def _bind_on_loop(self, user: UserEntry, password: bytes) -> UserEntry:
+        """The user's bind through ``ldap/binder.py``: no thread, no pyasn1."""
+        controls = [ppolicy.REQUEST] if self.options.password_policy_control else []
+        started = time.monotonic()
+        async with self._slots:
+            answer, server = await self.binder.bind(user.dn, password, controls)
+        self.ops.add("binds")
+        self._observe(server, "bind", started, answer.result == 0)
+        stated = ppolicy.policy_refusal(answer.controls)
+        if answer.result != 0:
+            result = {
+                "result": answer.result,
+                "message": answer.message,
+                "description": RESULT_CODES.get(answer.result, str(answer.result)),
+            }
+            if answer.result == 8:  # strongerAuthRequired
+                raise DirectoryMisconfigured(
+                    "user bind: the server requires transport encryption for simple binds; "
+                    "use an ldaps:// URL or set start_tls = true",
+                    server.name,
+                )
+            try:
+                reason = stated or self._bind_reason(result)
+            except TransportFailure as exc:
+                raise DirectoryUnavailable(str(exc), server.name) from None
+            detail = result_text(result) + _state_note(reason, user)
+            raise LoginRejected(reason, detail, server.name, user.dn)
+        if stated is not None:  # bound, but e.g. must change the password first
+            raise LoginRejected(stated, "password policy control", server.name, user.dn)
+        return dataclasses.replace(user, server=server.name)
 
     def _authenticate_sync(self, user: UserEntry, password: bytes, deadline: float) -> UserEntry:
         """Bind as the user with the typed bytes: ldap3 sends ``bytes`` untouched, where a
@@ -591,6 +627,7 @@ class LdapDirectory:
         return await self._run(read)
 
     async def close(self) -> None:
+        await self.binder.close()
         for server in self.servers.servers:
             server.drop_pools()
         self._executor.shutdown(wait=False, cancel_futures=True)
