@@ -34,7 +34,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
 
 from bridge.client_auth.credentials import (
     MalformedBasic,
@@ -49,6 +49,7 @@ __all__ = [
     "WWW_AUTHENTICATE",
     "ClientCredentialsRequest",
     "ClientRegistry",
+    "ErrorCode",
     "OAuthError",
     "authenticate_client",
     "error_body",
@@ -68,18 +69,24 @@ _PARAMETERS: Final = ("grant_type", "client_id", "client_secret")
 _CREDENTIALS: Final = ("client_id", "client_secret")
 
 
+#: RFC 6749 §5.2 codes we send, plus ours for a source address over its failure budget.
+ErrorCode: TypeAlias = Literal[
+    "invalid_request", "invalid_client", "unsupported_grant_type", "too_many_attempts"
+]
+
+
 class OAuthError(BridgeError):
     """An RFC 6749 §5.2 error; ``description`` is safe to send and never echoes input."""
 
     def __init__(
         self,
-        error: str,
+        error: ErrorCode,
         description: str,
         status: int = 400,
         www_authenticate: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.error = error
+        self.error: ErrorCode = error
         self.description = description
         self.status = status
         self.www_authenticate = www_authenticate

@@ -671,8 +671,8 @@ class _Resolver:
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
-        """A key file is parsed by bridge.client_auth.tokens from the bytes kept here (all of them:
-        tokens decides about line endings); the path is only for its messages."""
+        """A key file is parsed by bridge.client_auth.keys from the bytes kept here (all of them:
+        keys decides about line endings); the path is only for its messages."""
         resolved = self.secret_path(path)
         data = self.read_private(key, resolved)
         if data is not None:

@@ -13,7 +13,7 @@ the characters of a password are not judged: it goes to the directory as typed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
@@ -41,7 +41,7 @@ _ERRORS: Final[Mapping[Fault, str]] = {
 @dataclass(frozen=True)
 class LoginFields:
     username: str
-    password: str
+    password: str = field(repr=False)  # nothing may log it, not even by accident
 
 
 async def read_fields(request: web.Request, settings: Settings) -> LoginFields:
