@@ -1,7 +1,11 @@
 """``ringotel-bridge``: serve, check-config, test-login, descriptor, hash-password.
 
-Exit codes: 0 success (for test-login: accepted), 1 denied, 2 configuration error or
-directory unavailable (test-login: 2 unavailable, config errors also 2).
+``--config FILE`` may stand before or after the command (``ringotel-bridge check-config
+--config FILE`` is how people type it); without it, ``$RINGOTEL_BRIDGE_CONFIG``, else
+``/etc/ringotel-bridge/bridge.toml``. ``hash-password`` reads no config and refuses one.
+
+Exit codes: 0 success (for test-login: accepted), 1 denied (hash-password: no usable
+password), 2 configuration error, directory unavailable, or a usage error.
 """
 
 from __future__ import annotations
@@ -19,27 +23,39 @@ from bridge.core.errors import ConfigError
 from bridge.observability.logging import configure
 
 EXIT_CONFIG = 2
+#: Refused rather than ignored: whoever adds it expects the config to change the hash.
+NO_CONFIG = "hash-password reads no config file (the hash is the same for any); drop --config"
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before and after the command, as admins type it either way;
+    # SUPPRESS keeps a subcommand's absent option from hiding one given before it.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"config file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG_PATH})",
+    )
     parser = argparse.ArgumentParser(
         prog="ringotel-bridge",
         description="Ringotel SSO identity provider backed by Active Directory / LDAP.",
+        epilog="--config may be given before or after the command.",
+        parents=[config],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        help=f"config file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG_PATH})",
-    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the service")
-    check = commands.add_parser("check-config", help="validate the config")
+    commands.add_parser("serve", parents=[config], help="run the service")
+    check = commands.add_parser("check-config", parents=[config], help="validate the config")
     check.add_argument("--connect", action="store_true", help="also bind and search")
-    test = commands.add_parser("test-login", help="show what Ringotel would get for a login")
+    test = commands.add_parser(
+        "test-login", parents=[config], help="show what Ringotel would get for a login"
+    )
     test.add_argument("login")
     test.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    descriptor = commands.add_parser("descriptor", help="print the Ringotel descriptor")
+    descriptor = commands.add_parser(
+        "descriptor", parents=[config], help="print the Ringotel descriptor"
+    )
     descriptor.add_argument("--public-url", required=True, help="e.g. https://sso.corp.example")
     descriptor.add_argument("--id", default="ringotel-ldap-bridge")
     descriptor.add_argument("--name", default="Company directory")
@@ -47,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     descriptor.add_argument(
         "--include-secret", action="store_true", help="put the real client secret in it"
     )
-    commands.add_parser("hash-password", help="hash a password for the file directory")
+    hash_password = commands.add_parser(
+        "hash-password", help="hash a password for the file directory (reads no config)"
+    )
+    # parsed only to be refused by name, rather than as an unknown argument
+    hash_password.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     return parser
 
 
@@ -68,12 +90,15 @@ def _load(path: Path) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "hash-password":
+        if "config" in args:
+            parser.error(NO_CONFIG)
         from bridge.commands.hash_password import hash_password_command
 
         return hash_password_command()
-    config = _load(config_path(args.config))
+    config = _load(config_path(getattr(args, "config", None)))
     if args.command == "serve":
         configure(config.settings.logging.format, config.settings.logging.level)
         _warn(config)

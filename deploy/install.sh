@@ -290,7 +290,7 @@ ringotel-bridge is installed. Next steps:
        journalctl -u $NAME -f
 
   5. Print the integration descriptor and send it to Ringotel support:
-       $NAME descriptor --public-url https://sso.example.com --config $CONFIG
+       CREDENTIALS_DIRECTORY=$CRED_DIR $NAME descriptor --public-url https://sso.example.com --config $CONFIG
 EOF
 if ((running)); then
     printf '\n  The service is running the previous version: systemctl restart %s\n' "$NAME"

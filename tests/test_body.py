@@ -10,14 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core.errors import InvalidRequest
-from bridge.web.body import FORM, JSON, LoginFields, parse_fields
+from bridge.web.login_body import LoginFields, parse_fields
+from bridge.web.reading import FORM, JSON
 
 
-def parse(media_type: str, body: bytes, max_length: int = 64) -> LoginFields:
+def parse(media_type: str | None, body: bytes, max_length: int = 64) -> LoginFields:
     return parse_fields(media_type, body, "username", "password", max_length)
 
 
-def refused(media_type: str, body: bytes, max_length: int = 64) -> InvalidRequest:
+def refused(media_type: str | None, body: bytes, max_length: int = 64) -> InvalidRequest:
     with pytest.raises(InvalidRequest) as info:
         parse(media_type, body, max_length)
     return info.value
@@ -66,6 +67,35 @@ def test_empty_values_are_read_as_empty() -> None:
 def test_duplicate_fields_are_malformed(media_type: str, body: bytes) -> None:
     error = refused(media_type, body)
     assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"username":"a","password":"b","x":1,"x":2}',
+        b'{"username":"a","password":"b","x":{"k":1,"k":2}}',
+        b'{"username":"a","password":"b","x":[{"k":1,"k":2}]}',
+    ],
+)
+def test_a_key_given_twice_anywhere_is_malformed(body: bytes) -> None:
+    """Stricter than the token endpoint on purpose: an ambiguous login body is refused."""
+    error = refused(JSON, body)
+    assert (error.status, error.error) == (400, "malformed_body")
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "", "text/plain", "application/jsonx", "multipart/form-data"]
+)
+def test_other_media_types_are_415(content_type: str | None) -> None:
+    error = refused(content_type, b'{"username":"a","password":"b"}')
+    assert (error.status, error.error) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", " application/json "]
+)
+def test_media_type_parameters_and_case_are_ignored(content_type: str) -> None:
+    assert parse(content_type, b'{"username":"a","password":"b"}') == LoginFields("a", "b")
 
 
 @pytest.mark.parametrize(

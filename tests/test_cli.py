@@ -138,6 +138,25 @@ def test_hash_password_refuses_stdin_that_is_not_utf8() -> None:
         assert b"UTF-8" in result.stderr or b"utf-8" in result.stderr
 
 
+@pytest.mark.parametrize("stdin", ["\n", "", "\r\n"])
+def test_test_login_refuses_an_empty_password_before_any_ldap_traffic(
+    write_config: Any, stdin: str
+) -> None:
+    """An empty password would be an unauthenticated bind, which succeeds (RFC 4513
+    §5.1.2): refused like hash-password refuses it, and no connection is even made."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        url = f"ldap://127.0.0.1:{listener.getsockname()[1]}"
+        path = write_config(directory={"urls": [url]})
+        result = run("--config", str(path), "test-login", "jdoe", "--password-stdin", stdin=stdin)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "password" in result.stderr
+
+
 def test_test_login_wrong_password_names_the_reason(write_config: Any) -> None:
     result = run(
         "--config", str(write_config()), "test-login", "jdoe", "--password-stdin", stdin="nope\n"

@@ -6,13 +6,14 @@ import base64
 
 import pytest
 
-from bridge.client_auth.modes import (
-    BasicAuth,
-    BearerAuth,
-    ClientAuthFailed,
-    OAuth2Auth,
-    constant_time_in,
+from bridge.client_auth.credentials import (
+    MalformedBasic,
+    basic_user_pass,
+    credentials_for,
+    matches_any,
 )
+from bridge.client_auth.modes import BasicAuth, BearerAuth, ClientAuthFailed, OAuth2Auth
+from bridge.client_auth.tokens import InvalidToken
 
 BASIC_CHALLENGE = 'Basic realm="ringotel-bridge", charset="UTF-8"'
 BEARER_CHALLENGE = 'Bearer realm="ringotel-bridge"'
@@ -118,16 +119,19 @@ def test_bearer_wrong_token(token: str) -> None:
 
 
 class FakeVerifier:
-    """Stands in for TokenService: known tokens map to client ids."""
+    """Stands in for TokenService: known tokens map to client ids, or to a refusal."""
 
-    def __init__(self, tokens: dict[str, str]) -> None:
+    def __init__(self, tokens: dict[str, str], expired: frozenset[str] = frozenset()) -> None:
         self.tokens = tokens
+        self.expired = expired
         self.seen: list[str] = []
 
-    def verify_client(self, token: str) -> str:
+    def verify(self, token: str) -> str:
         self.seen.append(token)
+        if token in self.expired:
+            raise InvalidToken("expired")
         if token not in self.tokens:
-            raise ValueError("signature mismatch")
+            raise InvalidToken("bad_signature")
         return self.tokens[token]
 
 
@@ -148,16 +152,19 @@ def test_oauth2_missing(header: str | None) -> None:
 
 def test_oauth2_invalid_token() -> None:
     error = failure(OAuth2Auth(FakeVerifier({})), "Bearer eyJ.forged.sig")
-    assert (error.reason, error.detail, error.guess) == (
-        "invalid_token",
-        "signature mismatch",
-        True,
-    )
+    assert (error.reason, error.detail, error.guess) == ("invalid_token", "bad_signature", True)
     assert error.www_authenticate.startswith(
         'Bearer realm="ringotel-bridge", error="invalid_token"'
     )
     assert 'error_description="' in error.www_authenticate
-    assert "signature mismatch" not in error.www_authenticate  # details stay in the log
+    assert "bad_signature" not in error.www_authenticate  # details stay in the log
+
+
+def test_oauth2_expired_token_is_not_a_guess() -> None:
+    """Ringotel's token merely ran out: it fetches a new one, nobody is guessing."""
+    verifier = FakeVerifier({}, expired=frozenset({"eyJ.old.sig"}))
+    error = failure(OAuth2Auth(verifier), "Bearer eyJ.old.sig")
+    assert (error.reason, error.detail, error.guess) == ("invalid_token", "expired", False)
 
 
 def test_modes_are_named() -> None:
@@ -168,7 +175,43 @@ def test_modes_are_named() -> None:
     )
 
 
-def test_constant_time_in() -> None:
-    assert constant_time_in(b"b", [b"a", b"b", b"c"])
-    assert not constant_time_in(b"d", [b"a", b"b"])
-    assert not constant_time_in(b"", [])
+# --- the shared credential toolkit ----------------------------------------------------
+
+
+def test_matches_any_compares_whole_values() -> None:
+    assert matches_any(b"b", [b"a", b"b", b"c"])
+    assert not matches_any(b"d", [b"a", b"b"])
+    assert not matches_any(b"", [])
+    assert not matches_any(b"ab", [b"abc"])  # a prefix is not a match
+    assert not matches_any(b"abcd", [b"abc"])
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Basic abc", "abc"),
+        ("  bAsIc   abc  ", "abc"),
+        ("Basic", ""),
+        ("Bearer abc", None),
+        ("Basicabc", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_credentials_for(header: str | None, expected: str | None) -> None:
+    assert credentials_for(header, "Basic") == expected
+
+
+def test_basic_user_pass_keeps_the_bytes_sent() -> None:
+    encoded = base64.b64encode("ring:otel:pä".encode()).decode()
+    assert basic_user_pass(encoded) == (b"ring", "otel:pä".encode())
+
+
+@pytest.mark.parametrize(
+    ("credentials", "reason"),
+    [("!!!", "not_base64"), ("é", "not_base64"), (base64.b64encode(b"x").decode(), "no_colon")],
+)
+def test_basic_user_pass_refusals(credentials: str, reason: str) -> None:
+    with pytest.raises(MalformedBasic) as caught:
+        basic_user_pass(credentials)
+    assert caught.value.reason == reason

@@ -21,7 +21,8 @@ from typing import Any
 import jwt
 import pytest
 
-from bridge.client_auth.tokens import KeySet, TokenService, load_signing_material
+from bridge.client_auth.keys import KeySet, load_signing_material
+from bridge.client_auth.tokens import TokenService
 from bridge.config import Config
 from bridge.web.keys import RUNTIME
 from tests.client_credentials import CLIENT_SECRET, key_material, oauth2_section

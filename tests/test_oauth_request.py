@@ -1,4 +1,8 @@
-"""The token endpoint's request rules (RFC 6749 §2.3, §4.4, §5.2), without HTTP."""
+"""The token endpoint's request rules (RFC 6749 §2.3, §4.4, §5.2), without a server.
+
+``parse_request`` is what the handler makes of a request whose body it has read: the
+body under the token endpoint's rules (bridge.web.reading), then the RFC's.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from bridge.client_auth.token_endpoint import (
     OAuthError,
     authenticate_client,
     error_body,
-    parse_token_request,
 )
 from bridge.guard import Guard, GuardLimits, MemoryStore
+from bridge.web.oauth_handler import parse_request
 from tests.harness.clock import FakeClock
 
 JSON = "application/json"
@@ -54,7 +58,7 @@ def parse(
         raw = urllib.parse.urlencode(body).encode()
     else:
         raw = json.dumps({**GRANT, **CREDS} if body is None else body).encode()
-    return parse_token_request(content_type, raw, authorization, query_keys)
+    return parse_request(content_type, raw, authorization, query_keys)
 
 
 def refused(**kwargs: object) -> OAuthError:
@@ -156,12 +160,30 @@ def test_empty_values_count_as_omitted() -> None:
     assert_invalid_request(refused(body={**CREDS, "grant_type": ""}))
 
 
+def test_more_lenient_than_the_login_body_on_purpose() -> None:
+    """RFC 6749 §3.2 ignores what it does not use: empty form fields, a key repeated in
+    an unused object. ``/auth`` refuses both; its body is only ever Ringotel's."""
+    form = b"grant_type=client_credentials&&client_id=ringotel&client_secret=s3cret&=x"
+    assert parse(form, content_type=FORM).client_id == "ringotel"
+    nested = {**GRANT, **CREDS}
+    raw = json.dumps(nested)[:-1] + ', "x": {"k": 1, "k": 2}}'
+    assert parse(raw.encode()).client_id == "ringotel"
+
+
 # ------------------------------------------------------------------ refused bodies
 
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "", "text/plain", "application/jsonx", "multipart/form-data; boundary=x", "json"],
+    [
+        None,
+        "",
+        "text/plain",
+        "application/jsonx",
+        "multipart/form-data; boundary=x",
+        "json",
+        "application/vnd.ringotel+json",  # /auth takes it; §4.4.2 names only the form
+    ],
 )
 def test_other_content_types_are_refused(content_type: str | None) -> None:
     err = refused(content_type=content_type)
@@ -363,7 +385,7 @@ def _outcome(
 ) -> ClientCredentialsRequest | OAuthError:
     """Anything other than OAuthError propagates and fails the property."""
     try:
-        return parse_token_request(content_type, body, authorization, query_keys)
+        return parse_request(content_type, body, authorization, query_keys)
     except OAuthError as err:
         return err
 

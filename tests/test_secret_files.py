@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bridge.client_auth.tokens import load_signing_material
+from bridge.client_auth.keys import load_signing_material
 from bridge.config import Config, from_mapping
 from bridge.config.secret_files import MAX_SECRET_BYTES, SecretFileRefused, read_secret_file
 from bridge.core.errors import ConfigError
@@ -338,7 +338,7 @@ def test_jwt_keys_come_from_the_checked_read_not_the_path(
         read=config.secrets.key_bytes,
     )
     assert keys.signing_kid == expected.signing_kid
-    assert keys.kids == expected.kids
+    assert keys.verification_keys.keys() == expected.verification_keys.keys()
 
 
 def test_key_bytes_knows_only_the_files_it_read(base: Path) -> None:

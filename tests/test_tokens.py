@@ -9,7 +9,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jwt
 import pytest
@@ -18,13 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.client_auth.tokens import (
-    InvalidToken,
+from bridge.client_auth.keys import (
+    SUPPORTED_ALGORITHMS,
     KeyMaterialError,
     KeySet,
-    TokenService,
     load_signing_material,
 )
+from bridge.client_auth.tokens import InvalidToken, TokenService
+from bridge.config import ClientAuthSettings
 
 ISSUER = "https://bridge.corp.example"
 AUDIENCE = "https://bridge.corp.example/auth"
@@ -159,16 +160,14 @@ def test_issue_then_verify_round_trip(tmp_path: Path, algorithm: str) -> None:
     svc = service(keys, jti=lambda: "jti-1")
 
     issued = svc.issue("ringotel")
-    claims = svc.verify(issued.access_token)
 
+    assert svc.verify(issued.access_token) == "ringotel"
     assert issued.expires_in == TTL
     assert issued.token_type == "Bearer"
-    assert claims.client_id == "ringotel"
-    assert claims.subject == "ringotel"
-    assert claims.jti == "jti-1"
-    assert claims.issued_at == int(T0)
-    assert claims.expires_at == int(T0) + TTL
-    assert claims.kid == keys.signing_kid
+    header, claims = segments(issued.access_token)
+    assert claims["jti"] == "jti-1"
+    assert (claims["iat"], claims["exp"]) == (int(T0), int(T0) + TTL)
+    assert header["kid"] == keys.signing_kid
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -186,7 +185,7 @@ def test_token_carries_rfc9068_header_and_claims(tmp_path: Path, algorithm: str)
 
 def test_every_token_gets_a_fresh_jti(hs_keys: KeySet) -> None:
     svc = service(hs_keys)
-    jtis = {svc.verify(svc.issue("ringotel").access_token).jti for _ in range(20)}
+    jtis = {segments(svc.issue("ringotel").access_token)[1]["jti"] for _ in range(20)}
     assert len(jtis) == 20
 
 
@@ -253,11 +252,11 @@ def test_rotation_old_key_verifies_new_key_signs(tmp_path: Path, algorithm: str)
     rotated = load_signing_material(algorithm, new_file, [old_file])
     svc = service(rotated)
 
-    assert rotated.kids == {old_keys.signing_kid, rotated.signing_kid}
-    assert svc.verify(old_token).kid == old_keys.signing_kid
+    assert set(rotated.verification_keys) == {old_keys.signing_kid, rotated.signing_kid}
+    assert svc.verify(old_token) == "ringotel"
     new_token = svc.issue("ringotel").access_token
     assert segments(new_token)[0]["kid"] == rotated.signing_kid != old_keys.signing_kid
-    assert svc.verify(new_token).kid == rotated.signing_kid
+    assert svc.verify(new_token) == "ringotel"
     # Once the old key is dropped from the config, its tokens are refused.
     assert reason(service(load_signing_material(algorithm, new_file)), old_token) == "unknown_kid"
 
@@ -273,7 +272,7 @@ def test_rotation_accepts_a_public_key_file(tmp_path: Path, algorithm: str) -> N
 
     rotated = load_signing_material(algorithm, write_key(tmp_path, algorithm), [old_public])
 
-    assert service(rotated).verify(old_token).client_id == "ringotel"
+    assert service(rotated).verify(old_token) == "ringotel"
 
 
 def test_rotation_file_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
@@ -327,7 +326,7 @@ def test_expired_token_is_refused(hs_keys: KeySet) -> None:
 def test_expiry_leeway_is_honoured(hs_keys: KeySet) -> None:
     token = service(hs_keys).issue("ringotel").access_token
     just_inside = service(hs_keys, clock=FakeClock(T0 + TTL + LEEWAY - 1))
-    assert just_inside.verify(token).client_id == "ringotel"
+    assert just_inside.verify(token) == "ringotel"
 
 
 def test_token_from_the_future_is_refused(hs_keys: KeySet) -> None:
@@ -337,7 +336,7 @@ def test_token_from_the_future_is_refused(hs_keys: KeySet) -> None:
 
 def test_small_clock_skew_is_within_leeway(hs_keys: KeySet) -> None:
     token = service(hs_keys, clock=FakeClock(T0 + LEEWAY)).issue("ringotel").access_token
-    assert service(hs_keys).verify(token).client_id == "ringotel"
+    assert service(hs_keys).verify(token) == "ringotel"
 
 
 def test_nbf_in_the_future_is_refused(hs_key: Path, hs_keys: KeySet) -> None:
@@ -345,7 +344,7 @@ def test_nbf_in_the_future_is_refused(hs_key: Path, hs_keys: KeySet) -> None:
     early = hs_sign(hs_key, hs_keys, good_claims(nbf=int(T0) + LEEWAY + 5))
     assert reason(svc, early) == "not_yet_valid"
     fine = hs_sign(hs_key, hs_keys, good_claims(nbf=int(T0) + LEEWAY - 5))
-    assert svc.verify(fine).client_id == "ringotel"
+    assert svc.verify(fine) == "ringotel"
 
 
 def test_wrong_audience_is_refused(hs_keys: KeySet) -> None:
@@ -370,7 +369,7 @@ def test_wrong_typ_is_refused(hs_key: Path, hs_keys: KeySet, typ: object) -> Non
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
 def test_typ_variants_are_accepted(hs_key: Path, hs_keys: KeySet, typ: str) -> None:
     token = hs_sign(hs_key, hs_keys, good_claims(), typ=typ)
-    assert service(hs_keys).verify(token).client_id == "ringotel"
+    assert service(hs_keys).verify(token) == "ringotel"
 
 
 def test_missing_kid_is_refused(hs_key: Path, hs_keys: KeySet) -> None:
@@ -496,7 +495,7 @@ def test_infinite_expiry_is_refused(hs_key: Path, hs_keys: KeySet) -> None:
 def test_audience_list_containing_ours_is_accepted(hs_key: Path, hs_keys: KeySet) -> None:
     """RFC 7519 §4.1.3: aud may be an array; one of its values must be ours."""
     token = hs_sign(hs_key, hs_keys, good_claims(aud=["https://x.example", AUDIENCE]))
-    assert service(hs_keys).verify(token).client_id == "ringotel"
+    assert service(hs_keys).verify(token) == "ringotel"
     other = hs_sign(hs_key, hs_keys, good_claims(aud=["https://x.example"]))
     assert reason(service(hs_keys), other) == "wrong_audience"
 
@@ -516,7 +515,7 @@ def test_exactly_32_byte_secret_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "ok"
     path.write_bytes(b"k" * 32)
     keys = load_signing_material("HS256", path)
-    assert service(keys).verify(service(keys).issue("c").access_token).client_id == "c"
+    assert service(keys).verify(service(keys).issue("c").access_token) == "c"
 
 
 def test_pem_as_hmac_secret_is_refused(tmp_path: Path) -> None:
@@ -585,6 +584,12 @@ def test_missing_key_file_names_the_path(tmp_path: Path) -> None:
 def test_unsupported_algorithm_is_refused(hs_key: Path, algorithm: str) -> None:
     with pytest.raises(KeyMaterialError, match="unsupported JWT algorithm"):
         load_signing_material(algorithm, hs_key)
+
+
+def test_the_config_offers_exactly_the_supported_algorithms() -> None:
+    """One list: the config's type is the one the key loader checks against."""
+    field = ClientAuthSettings.model_fields["signing_algorithm"]
+    assert get_args(field.annotation) == SUPPORTED_ALGORITHMS == tuple(ALGORITHMS)
 
 
 def test_service_refuses_nonsense_settings(hs_keys: KeySet) -> None:

@@ -1,21 +1,23 @@
 """The token endpoint's decisions (RFC 6749 §4.4 client credentials), free of aiohttp.
 
-The handler passes in what it read from the request and maps :class:`OAuthError` to a
-response with :func:`error_body`, ``status`` and ``www_authenticate``; everything that
-can be argued about with the RFC lives here, where it is tested without a server.
+The handler reads the body into parameters (:mod:`bridge.web.reading`: form-encoded
+as RFC 6749 §4.4.2 has it, or JSON as Ringotel sends it, every key kept in order,
+repeats included), passes them in with the ``Authorization`` header and the query's
+keys, and maps :class:`OAuthError` to a response with :func:`error_body`, ``status``
+and ``www_authenticate``. Everything that can be argued about with the RFC lives here,
+where it is tested without a server.
 
 Flow::
 
-    request = parse_token_request(content_type, body, authorization, query_keys)
+    request = parse_token_request(parameters, authorization, query_keys)
     client_id = await authenticate_client(request, registry, guard, source_address)
     token = token_service.issue(client_id)
 
 Deliberate choices, each backed by the RFC where it has a say:
 
-* Bodies may be form-encoded (RFC 6749 §4.4.2) or JSON (Ringotel sends JSON). Media
-  type parameters such as ``charset`` are ignored; the body is always read as UTF-8.
 * Parameters sent without a value count as omitted (§3.1); parameters we do not use,
-  including ``scope``, are ignored (§3.2), and only the ones we read are vetted.
+  including ``scope``, are ignored (§3.2), and only the ones we read are vetted: a
+  repeated ``scope`` is fine, a repeated ``client_id`` is not (§3.1).
 * Credentials in the query string are refused outright (§2.3.1 "MUST NOT").
 * One authentication method per request (§2.3). A body ``client_id`` equal to the
   Basic user-id, without a body secret, is tolerated: §3.2.1 lets a client name
@@ -29,16 +31,17 @@ Deliberate choices, each backed by the RFC where it has a say:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
 
+from bridge.client_auth.credentials import (
+    MalformedBasic,
+    basic_user_pass,
+    credentials_for,
+    matches_any,
+)
 from bridge.core.errors import BridgeError
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "WWW_AUTHENTICATE",
     "ClientCredentialsRequest",
     "ClientRegistry",
+    "ErrorCode",
     "OAuthError",
     "authenticate_client",
     "error_body",
@@ -61,11 +65,14 @@ MAX_VALUE_CHARS: Final = 512
 WWW_AUTHENTICATE: Final = 'Basic realm="ringotel-bridge"'
 
 _GRANT_TYPE: Final = "client_credentials"
-_JSON: Final = "application/json"
-_FORM: Final = "application/x-www-form-urlencoded"
 _PARAMETERS: Final = ("grant_type", "client_id", "client_secret")
 _CREDENTIALS: Final = ("client_id", "client_secret")
-_MAX_FORM_FIELDS: Final = 64
+
+
+#: RFC 6749 §5.2 codes we send, plus ours for a source address over its failure budget.
+ErrorCode: TypeAlias = Literal[
+    "invalid_request", "invalid_client", "unsupported_grant_type", "too_many_attempts"
+]
 
 
 class OAuthError(BridgeError):
@@ -73,13 +80,13 @@ class OAuthError(BridgeError):
 
     def __init__(
         self,
-        error: str,
+        error: ErrorCode,
         description: str,
         status: int = 400,
         www_authenticate: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.error = error
+        self.error: ErrorCode = error
         self.description = description
         self.status = status
         self.www_authenticate = www_authenticate
@@ -109,69 +116,24 @@ def _invalid_client(description: str) -> OAuthError:
     return OAuthError("invalid_client", description, 401, WWW_AUTHENTICATE)
 
 
-# ------------------------------------------------------------------------ parsing
+# ------------------------------------------------------------------------ parameters
 
 
 def parse_token_request(
-    content_type: str | None,
-    body: bytes,
+    parameters: Sequence[tuple[str, object]],
     authorization: str | None,
     query_keys: Collection[str],
 ) -> ClientCredentialsRequest:
-    """Turn the raw request into a client id and secret, or the §5.2 error to answer.
-
-    The body size limit is the handler's job; this function only reads what it is given.
-    """
+    """Turn the request's parameters into a client id and secret, or the §5.2 error."""
     if any(key in query_keys for key in _CREDENTIALS):
         raise _invalid_request("client credentials must not be sent in the query string")
-    params = _body_parameters(content_type, body)
+    params = _vetted(parameters)
     grant_type = params.get("grant_type")
     if grant_type is None:
         raise _invalid_request("grant_type is required")
     if grant_type != _GRANT_TYPE:
         raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
     return _client_credentials(params, authorization)
-
-
-def _body_parameters(content_type: str | None, body: bytes) -> dict[str, str]:
-    """The parameters we use, vetted, with empty values dropped (RFC 6749 §3.1)."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type not in (_JSON, _FORM):
-        raise _invalid_request(f"the body must be {_FORM} or {_JSON}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _invalid_request("the body is not valid UTF-8") from None
-    pairs = _json_pairs(text) if media_type == _JSON else _form_pairs(text)
-    return _vetted(pairs)
-
-
-def _json_pairs(text: str) -> list[tuple[str, object]]:
-    try:
-        document = json.loads(text, object_pairs_hook=_PairList)
-    except (ValueError, RecursionError):
-        raise _invalid_request("the body is not valid JSON") from None
-    if not isinstance(document, _PairList):
-        raise _invalid_request("the JSON body must be an object")
-    return list(document)
-
-
-class _PairList(list[tuple[str, Any]]):
-    """Keeps every key of a JSON object, so duplicates can be refused instead of lost."""
-
-
-def _form_pairs(text: str) -> list[tuple[str, object]]:
-    try:
-        pairs = urllib.parse.parse_qsl(
-            text,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=_MAX_FORM_FIELDS,
-        )
-    except ValueError:  # includes UnicodeDecodeError from a bad %-escape
-        raise _invalid_request("the form body cannot be decoded") from None
-    return list(pairs)
 
 
 def _vetted(pairs: Sequence[tuple[str, object]]) -> dict[str, str]:
@@ -226,20 +188,14 @@ def _client_credentials(
 
 def _basic_credentials(authorization: str) -> tuple[str, str]:
     """RFC 7617 Basic with RFC 6749 §2.3.1's extra form-encoding of id and secret."""
-    scheme, _, encoded = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
+    credentials = credentials_for(authorization, "Basic")
+    if credentials is None:
         raise _invalid_client("only the Basic authentication scheme is supported")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise _invalid_client("malformed Basic credentials") from None
-    raw_id, colon, raw_secret = decoded.partition(":")
-    if not colon:
-        raise _invalid_client("malformed Basic credentials")
-    try:
-        client_id = urllib.parse.unquote_plus(raw_id, errors="strict")
-        secret = urllib.parse.unquote_plus(raw_secret, errors="strict")
-    except UnicodeDecodeError:
+        raw_id, raw_secret = basic_user_pass(credentials)
+        client_id = urllib.parse.unquote_plus(raw_id.decode(), errors="strict")
+        secret = urllib.parse.unquote_plus(raw_secret.decode(), errors="strict")
+    except (MalformedBasic, UnicodeDecodeError):
         raise _invalid_client("malformed Basic credentials") from None
     for name, value in (("client_id", client_id), ("client_secret", secret)):
         _check_value(name, value, _invalid_client)
@@ -252,9 +208,8 @@ class ClientRegistry:
     """The one client we know (Ringotel) and its currently valid secrets.
 
     Several secrets are accepted at once so a secret can be rotated without a window in
-    which Ringotel's logins fail. Every comparison runs, whatever the outcome, and on
-    fixed-length digests, so timing reveals neither a prefix, a length, nor which
-    secret matched.
+    which Ringotel's logins fail; :func:`~bridge.client_auth.credentials.matches_any`
+    keeps timing from telling which one matched, or how much of one.
     """
 
     def __init__(self, client_id: str, secrets: Sequence[bytes]) -> None:
@@ -262,26 +217,19 @@ class ClientRegistry:
             raise ValueError("client_id must not be empty")
         if not secrets or not all(secrets):
             raise ValueError("at least one non-empty client secret is required")
-        self._client_id = _digest(client_id.encode("utf-8"))
-        self._secrets = tuple(_digest(secret) for secret in secrets)
+        self._client_id = client_id.encode("utf-8")
+        self._secrets = tuple(secrets)
 
     def check(self, client_id: str, secret: str) -> bool:
         """True when the id is ours and the secret is any of the configured ones."""
-        id_ok = hmac.compare_digest(_digest(_utf8(client_id)), self._client_id)
-        presented = _digest(_utf8(secret))
-        secret_ok = False
-        for known in self._secrets:
-            secret_ok |= hmac.compare_digest(presented, known)
+        id_ok = matches_any(_utf8(client_id), (self._client_id,))
+        secret_ok = matches_any(_utf8(secret), self._secrets)
         return id_ok & secret_ok
 
 
 def _utf8(value: str) -> bytes:
     # surrogatepass: never raise on odd input, it simply will not match any secret.
     return value.encode("utf-8", "surrogatepass")
-
-
-def _digest(value: bytes) -> bytes:
-    return hashlib.sha256(value).digest()
 
 
 class SourceLimiter(Protocol):

@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.client_auth.keys import Algorithm
 from bridge.config.secret_files import SecretFileRefused, read_secret_file
 from bridge.core.errors import ConfigError, Problem
 from bridge.directory.presets import PRESETS, Flavor, GroupStrategy, Preset
@@ -207,7 +208,7 @@ class ClientAuthSettings(_Section):
     token_path: str = "/oauth/token"
     token_ttl: Duration = 3600.0
     token_leeway: Duration = 30.0
-    signing_algorithm: Literal["HS256", "RS256", "ES256", "EdDSA"] = "HS256"
+    signing_algorithm: Algorithm = "HS256"
     signing_key_file: Path | None = None
     verification_key_files: tuple[Path, ...] = ()
     issuer: str = "ringotel-bridge"
@@ -672,8 +673,8 @@ class _Resolver:
         return tuple(s for s in found if s is not None)
 
     def key_file(self, key: str, path: Path) -> Path:
-        """A key file is parsed by bridge.client_auth.tokens from the bytes kept here (all of them:
-        tokens decides about line endings); the path is only for its messages."""
+        """A key file is parsed by bridge.client_auth.keys from the bytes kept here (all of them:
+        keys decides about line endings); the path is only for its messages."""
         resolved = self.secret_path(path)
         data = self.read_private(key, resolved)
         if data is not None:

@@ -15,14 +15,10 @@ from typing import Any
 
 import structlog
 
+from bridge.client_auth.keys import KeyMaterialError, load_signing_material
 from bridge.client_auth.modes import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.client_auth.token_endpoint import ClientRegistry
-from bridge.client_auth.tokens import (
-    InvalidToken,
-    KeyMaterialError,
-    TokenService,
-    load_signing_material,
-)
+from bridge.client_auth.tokens import TokenService
 from bridge.config import Config, Settings
 from bridge.core import template as response
 from bridge.core.errors import ConfigError, Problem
@@ -174,18 +170,7 @@ def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer
         leeway=auth.token_leeway,
     )
     registry = ClientRegistry(auth.client_id, [s.reveal() for s in secrets.client_secrets])
-    return OAuth2Auth(_TokenClient(service)), OAuth2Issuer(service, registry)
-
-
-@dataclass(frozen=True)
-class _TokenClient:
-    service: TokenService
-
-    def verify_client(self, token: str) -> str:
-        try:
-            return str(self.service.verify(token).client_id)
-        except InvalidToken as exc:
-            raise ValueError(exc.reason) from None
+    return OAuth2Auth(service), OAuth2Issuer(service, registry)
 
 
 def guard_limits(settings: Settings) -> GuardLimits:

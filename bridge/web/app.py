@@ -7,7 +7,6 @@ changes ``auth_paths`` or ``token_path`` takes effect without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,9 +21,9 @@ from bridge.observability import audit
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import Service
 from bridge.web import netguard
-from bridge.web.body import parse_fields, read_body
 from bridge.web.keys import RUNTIME
 from bridge.web.limits import too_many_attempts
+from bridge.web.login_body import read_fields
 from bridge.web.middlewares import error_middleware, request_id_middleware
 from bridge.web.oauth_handler import token_endpoint
 
@@ -111,18 +110,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
             status=401,
             headers={"WWW-Authenticate": exc.www_authenticate},
         )
-    try:
-        async with asyncio.timeout(settings.server.request_deadline):
-            media_type, body = await read_body(request, settings.server.max_body_size)
-    except TimeoutError:  # a client trickling its body must not hold a slot forever
-        raise InvalidRequest(408, "request_timeout", "the body did not arrive in time") from None
-    fields = parse_fields(
-        media_type,
-        body,
-        settings.request.username_field,
-        settings.request.password_field,
-        settings.server.max_field_length,
-    )
+    fields = await read_fields(request, settings)
     trace = Trace()
     started = time.monotonic()
     deadline = settings.server.request_deadline

@@ -52,8 +52,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             f"use {', '.join(sorted(exc.allowed_methods))}",
             Allow=",".join(sorted(exc.allowed_methods)),
         )
-    except web.HTTPRequestEntityTooLarge:
-        return _json_error(413, "body_too_large", "the request body is too large")
     except web.HTTPException as exc:
         if exc.status >= 400:
             return _json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
