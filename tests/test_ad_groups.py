@@ -15,24 +15,15 @@ import pytest
 
 from bridge.config import Config
 from bridge.core.groups import GroupCache
-from tests.auth_client import DENIED, audit, directory_of, expected_body, login
-from tests.conftest import ad_raw
 from tests.harness import ad_people
+from tests.harness.auth_client import DENIED, audit, directory_of, expected_body, login
+from tests.harness.clock import FakeClock
+from tests.harness.configs import ad_raw
 from tests.harness.samba import SambaDC
 
 pytestmark = pytest.mark.samba
 
 ALICE = ad_people.ALICE
-
-
-class FakeClock:
-    """Monotonic time the test moves by hand: cache expiry without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -116,7 +107,7 @@ async def test_group_cache_hit_then_expiry(
 ) -> None:
     config = make_config(raw, groups={"strategy": strategy, "cache_ttl": "5m"})
     client = await bridge_client(config)
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     service = service_of(client)
     service.login.group_cache = GroupCache(300.0, 100, clock=clock)
     ops = directory_of(client).ops

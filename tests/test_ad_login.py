@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.auth_client import DENIED, audit, directory_of, expected_body, login
-from tests.conftest import ad_raw
 from tests.harness import ad_people
 from tests.harness.ad_people import AccountState, Person
+from tests.harness.auth_client import DENIED, audit, directory_of, expected_body, login
+from tests.harness.configs import ad_raw
 from tests.harness.samba import SambaDC
 
 pytestmark = pytest.mark.samba

@@ -7,7 +7,6 @@ can act on.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +16,11 @@ import pytest
 
 from bridge.config import Config
 from bridge.core.errors import ConfigError
-from tests.auth_client import DENIED, audit, directory_of, login
-from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people
+from tests.harness.auth_client import DENIED, audit, directory_of, login
+from tests.harness.configs import ad_raw
+from tests.harness.logs import log_events
+from tests.harness.loopback import free_port
 from tests.harness.samba import SambaDC
 from tests.harness.tls import make_ca
 
@@ -37,13 +38,6 @@ def raw(samba_dc: SambaDC, tmp_path: Path) -> dict[str, Any]:
 def logged(stream: Any, text: str) -> list[dict[str, Any]]:
     """Log events whose JSON mentions ``text`` (case-insensitive)."""
     return [e for e in log_events(stream) if text.lower() in json.dumps(e).lower()]
-
-
-def free_port(host: str) -> int:
-    """A port nothing listens on: bound once, then released."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_ldaps_with_ca_verification(

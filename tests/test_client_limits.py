@@ -14,12 +14,14 @@ import pytest
 
 from bridge.config import Config, load
 from bridge.web.keys import RUNTIME
-from tests.auth_client import AUTH
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw, write_secret
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.bridge_process import write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
 from tests.harness.clock import FakeClock
+from tests.harness.configs import openldap_raw, write_secret
+from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
-from tests.test_ops_endpoints import write_config
 
 JANE = people.PEOPLE["jdoe"]
 ATTACKER = {"X-Forwarded-For": "203.0.113.9"}

@@ -29,14 +29,10 @@ from bridge.config import ServerSettings, from_mapping
 from bridge.core.errors import ConfigError
 from bridge.observability.metrics import Metrics
 from bridge.web.connections import ConnectionLimits, DropLog, source_of
-from tests.bridge_process import REPO, BridgeProcess, write_config
-from tests.conftest import (
-    CLIENT_PASSWORD,
-    CLIENT_USER,
-    basic_client_auth,
-    deep_merge,
-    log_events,
-)
+from tests.harness.bridge_process import REPO, BridgeProcess, write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.configs import basic_client_auth, deep_merge
+from tests.harness.logs import log_events
 from tests.harness.tls import make_ca
 
 AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()

@@ -14,19 +14,12 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.auth_client import DENIED, audit, expected_body, login
-from tests.conftest import ad_raw, openldap_raw
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import DENIED, audit, expected_body, login
+from tests.harness.configs import ad_raw, openldap_raw, without_service_account
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
-
-
-def without_service_account(raw: dict[str, Any], template: str) -> dict[str, Any]:
-    directory = {
-        k: v for k, v in raw["directory"].items() if k not in ("bind_dn", "bind_password_file")
-    }
-    return {**raw, "directory": {**directory, "bind_template": template}}
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.auth_client import login_status
-from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import login_status
+from tests.harness.configs import openldap_raw
 from tests.harness.slapd import OpCounts, SlapdError, SlapdServer
 
 pytestmark = pytest.mark.openldap

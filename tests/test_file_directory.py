@@ -14,8 +14,9 @@ from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import hash_password, verify_password
 from bridge.web.keys import RUNTIME
-from tests.auth_client import login
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
+from tests.harness.auth_client import login
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.logs import log_events
 
 ALLOWED = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BLOCKED = "CN=Blocked,OU=Groups,DC=corp,DC=example"

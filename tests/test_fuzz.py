@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bridge.config import Config
-from tests.auth_client import AUTH
-from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.configs import openldap_raw
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap

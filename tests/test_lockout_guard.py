@@ -14,17 +14,12 @@ import pytest
 
 from bridge.config import Config
 from bridge.web.keys import RUNTIME
-from tests.auth_client import login_status
-from tests.conftest import (
-    ad_raw,
-    deep_merge,
-    log_events,
-    openldap_raw,
-    write_secret,
-)
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import login_status
 from tests.harness.clock import FakeClock
+from tests.harness.configs import ad_raw, deep_merge, openldap_raw, write_secret
+from tests.harness.logs import log_events
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import OpCounts, SlapdServer
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from bridge.config import Config
-from tests.auth_client import AUTH, DENIED, login
-from tests.conftest import CLIENT_PASSWORD, log_events, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH, DENIED, login
+from tests.harness.client_credentials import CLIENT_PASSWORD
+from tests.harness.configs import openldap_raw
+from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap

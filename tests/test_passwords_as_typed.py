@@ -25,13 +25,22 @@ from bridge.config import Config
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import as_typed, hash_password, verify_password
 from bridge.web.keys import RUNTIME
-from tests.auth_client import AUTH, DENIED, audit, audit_events, directory_of, expected_body, login
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, openldap_raw, write_secret
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import (
+    AUTH,
+    DENIED,
+    audit,
+    audit_events,
+    directory_of,
+    expected_body,
+    login,
+)
+from tests.harness.bridge_process import run_command, write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.configs import ad_raw, openldap_raw, write_secret
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
-from tests.test_cli import run, to_toml
 
 NBSP = "\u00a0"
 #: Wrong passwords a client may send: none may ever be answered with a 5xx.
@@ -164,9 +173,9 @@ async def test_samba_service_account_password_goes_as_the_file_holds_it(
     client = await bridge_client(make_config(raw))
     bob = ad_people.BOB
     assert await login(client, bob.sam, bob.password) == (200, expected_body(bob))
-    (tmp_path / "bridge.toml").write_text(to_toml(raw), encoding="utf-8")
+    config_path = write_config(tmp_path / "bridge.toml", raw)
     checked = await asyncio.to_thread(
-        run, "--config", str(tmp_path / "bridge.toml"), "check-config", "--connect"
+        run_command, "--config", str(config_path), "check-config", "--connect"
     )
     assert f"bind: service account {account.dn} OK" in checked.stdout, checked.stdout
     assert "service account bind failed" not in checked.stdout
