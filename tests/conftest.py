@@ -18,7 +18,7 @@ import structlog
 from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
 from tests.harness.configs import deep_merge
-from tests.harness.in_process import Client, InProcessBridges, StartBridge
+from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
 
@@ -74,11 +74,19 @@ async def bridge_client() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
 
 
 @pytest.fixture
-def start_bridge(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Callable[..., Awaitable[Client]],
-) -> StartBridge:
+def start_bridge_from(
+    make_config: Callable[..., Config], bridge_client: Callable[..., Awaitable[Client]]
+) -> StartBridgeFrom:
+    """The real app for a given document plus overrides (for tests whose base is not ``raw``)."""
+
+    async def start(document: dict[str, Any], *, ops: bool = False, **overrides: Any) -> Client:
+        return await bridge_client(make_config(document, **overrides), ops=ops)
+
+    return start
+
+
+@pytest.fixture
+def start_bridge(raw: dict[str, Any], start_bridge_from: StartBridgeFrom) -> StartBridge:
     """The real app for the requesting module's ``raw`` document plus overrides.
 
     ``raw`` is the module's own fixture (which directory, which secrets), so a test
@@ -86,6 +94,6 @@ def start_bridge(
     """
 
     async def start(*, ops: bool = False, **overrides: Any) -> Client:
-        return await bridge_client(make_config(raw, **overrides), ops=ops)
+        return await start_bridge_from(raw, ops=ops, **overrides)
 
     return start

@@ -20,13 +20,26 @@ Client = TestClient[Any, Any]
 
 
 class StartBridge(Protocol):
-    """The ``start_bridge`` fixture: the module's base document (``raw``) plus overrides.
+    """The ``start_bridge`` fixture: the module's ``raw`` document plus overrides, served.
 
     Keyword arguments are top-level config sections, deep-merged into ``raw``;
     ``ops=True`` serves the ops app (``/healthz``, ``/readyz``, ``/metrics``) instead.
     """
 
     async def __call__(self, *, ops: bool = False, **overrides: Any) -> Client: ...
+
+
+class StartBridgeFrom(Protocol):
+    """The ``start_bridge_from`` fixture: the same for a document the test names.
+
+    For modules whose tests run against more than one directory (a Samba test in a
+    slapd module must not start slapd through ``raw``) or that build the document
+    in the test itself.
+    """
+
+    async def __call__(
+        self, document: dict[str, Any], *, ops: bool = False, **overrides: Any
+    ) -> Client: ...
 
 
 class InProcessBridges:
