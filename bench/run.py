@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
 
-from tests.bridge_loadgen import Attempt, Plan, Result, bridge_document, drive  # noqa: E402
-from tests.bridge_process import BridgeProcess, write_config  # noqa: E402
 from tests.harness import openldap_people as people  # noqa: E402
+from tests.harness.bridge_loadgen import Attempt, Plan, Result, bridge_document, drive  # noqa: E402
+from tests.harness.bridge_process import BridgeProcess, write_config  # noqa: E402
 from tests.harness.slapd import SlapdServer  # noqa: E402
 
 USERS = 1000

@@ -2,32 +2,25 @@
 
 The servers are real (slapd and Samba from Debian packages) and started by the suite
 itself on loopback; nothing is skipped when a binary is missing: the test fails.
+Only fixtures live here; what tests import is in ``tests/harness/``.
 """
 
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
-from bridge.process.runtime import Runtime
-from bridge.web.app import create_app
-from bridge.web.ops import create_ops_app
-from tests.harness import ad_people
-from tests.harness import openldap_people as people
+from tests.harness.configs import deep_merge
+from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
-
-CLIENT_USER = "ringotel"
-CLIENT_PASSWORD = "client-secret-for-tests-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -55,83 +48,6 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         dc.stop()
 
 
-def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def write_secret(directory: Path, name: str, data: str | bytes) -> str:
-    """A secret file as production has it (mode 0600); returns the relative name."""
-    path = directory / name
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    path.chmod(0o600)
-    return name
-
-
-def basic_client_auth(secret_dir: Path) -> dict[str, Any]:
-    """``[client_auth]`` for Basic with the suite's client credentials."""
-    return {
-        "mode": "basic",
-        "username": CLIENT_USER,
-        "password_file": write_secret(secret_dir, "client-password", CLIENT_PASSWORD),
-    }
-
-
-def openldap_raw(server: SlapdServer | list[str], secret_dir: Path) -> dict[str, Any]:
-    """A config document for the private slapd(s), secrets in files like production."""
-    urls = [server.url] if isinstance(server, SlapdServer) else server
-    return {
-        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "5s"},
-        "client_auth": basic_client_auth(secret_dir),
-        "directory": {
-            "type": "ldap",
-            "flavor": "openldap",
-            "urls": urls,
-            "allow_plaintext": True,
-            "bind_dn": people.SERVICE_DN,
-            "bind_password_file": write_secret(
-                secret_dir, "bind-password", people.SERVICE_PASSWORD
-            ),
-            "base_dn": people.BASE_DN,
-            "connect_timeout": "1s",
-            "operation_timeout": "2s",
-            "server_cooldown": "1s",
-        },
-        "usernames": [{"attribute": "telephoneNumber"}],
-        "response": {"display_name_attribute": "displayName"},
-    }
-
-
-def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
-    """A config document for the private Samba DC over LDAPS with the test CA."""
-    return {
-        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
-        "client_auth": basic_client_auth(secret_dir),
-        "directory": {
-            "type": "ldap",
-            "flavor": "active_directory",
-            "urls": [dc.ldaps_url],
-            "ca_file": str(dc.ca_file),
-            "bind_dn": ad_people.SERVICE_ACCOUNT.dn,
-            "bind_password_file": write_secret(
-                secret_dir, "bind-password", ad_people.SERVICE_ACCOUNT.password
-            ),
-            "base_dn": ad_people.BASE_DN,
-            "connect_timeout": "3s",
-            "operation_timeout": "5s",
-        },
-        # kept below lockme's own PSO threshold of 5
-        "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
-        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
-        "response": {"display_name_attribute": "displayName"},
-    }
-
-
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def build(raw: dict[str, Any], **overrides: Any) -> Config:
@@ -149,27 +65,35 @@ def log_stream() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
-def log_events(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+@pytest.fixture
+async def bridge_client() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    """Start the real aiohttp app on a loopback port for a given config."""
+    bridges = InProcessBridges()
+    yield bridges.start
+    await bridges.close()
 
 
 @pytest.fixture
-async def bridge_client() -> AsyncIterator[Callable[[Config], Any]]:
-    """Start the real aiohttp app on a loopback port for a given config."""
-    clients: list[TestClient[Any, Any]] = []
-    runtimes: list[Runtime] = []
+def start_bridge_from(
+    make_config: Callable[..., Config], bridge_client: Callable[..., Awaitable[Client]]
+) -> StartBridgeFrom:
+    """The real app for a given document plus overrides (for tests whose base is not ``raw``)."""
 
-    async def start(config: Config, ops: bool = False) -> TestClient[Any, Any]:
-        runtime = Runtime(config)
-        runtimes.append(runtime)
-        app = create_ops_app(runtime) if ops else create_app(runtime)
-        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+    async def start(document: dict[str, Any], *, ops: bool = False, **overrides: Any) -> Client:
+        return await bridge_client(make_config(document, **overrides), ops=ops)
 
-    yield start
-    for client in clients:
-        await client.close()
-    for runtime in runtimes:
-        await runtime.close()
+    return start
+
+
+@pytest.fixture
+def start_bridge(raw: dict[str, Any], start_bridge_from: StartBridgeFrom) -> StartBridge:
+    """The real app for the requesting module's ``raw`` document plus overrides.
+
+    ``raw`` is the module's own fixture (which directory, which secrets), so a test
+    names only what it changes: ``client = await start_bridge(groups={...})``.
+    """
+
+    async def start(*, ops: bool = False, **overrides: Any) -> Client:
+        return await start_bridge_from(raw, ops=ops, **overrides)
+
+    return start

@@ -15,24 +15,16 @@ import pytest
 
 from bridge.config import Config
 from bridge.core.groups import GroupCache
-from tests.auth_client import DENIED, audit, directory_of, expected_body, login
-from tests.conftest import ad_raw
 from tests.harness import ad_people
+from tests.harness.auth_client import DENIED, audit, directory_of, expected_body, login
+from tests.harness.clock import FakeClock
+from tests.harness.configs import ad_raw
+from tests.harness.in_process import StartBridge
 from tests.harness.samba import SambaDC
 
 pytestmark = pytest.mark.samba
 
 ALICE = ad_people.ALICE
-
-
-class FakeClock:
-    """Monotonic time the test moves by hand: cache expiry without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -71,34 +63,29 @@ async def test_nested_member_is_allowed(
 
 
 async def test_member_of_sees_direct_groups_only(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    client = await bridge_client(make_config(raw, groups={"strategy": "member_of"}))
+    client = await start_bridge(groups={"strategy": "member_of"})
     assert await login(client, ALICE.sam, ALICE.password) == (403, DENIED)
     assert audit(log_stream, ALICE.sam)["reason"] == "not_in_allowed_group"
     # her direct group works, and costs no group search at all: memberOf came with the user
-    direct = make_config(
-        raw, groups={"strategy": "member_of", "allow": [ad_people.SALES_TEAM.upper()]}
+    client = await start_bridge(
+        groups={"strategy": "member_of", "allow": [ad_people.SALES_TEAM.upper()]}
     )
-    client = await bridge_client(direct)
     assert (await login(client, ALICE.sam, ALICE.password))[0] == 200
     assert directory_of(client).ops.group_searches == 0
 
 
 @pytest.mark.parametrize("strategy", ["token_groups", "in_chain", "member_of"])
 async def test_allow_and_deny_by_dn_case_insensitively(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    strategy: str,
+    start_bridge: StartBridge, log_stream: Any, strategy: str
 ) -> None:
     groups = {
         "strategy": strategy,
         "allow": [ad_people.RINGOTEL_USERS.lower()],
         "deny": [ad_people.RINGOTEL_DENIED.upper().replace(",", ", ")],
     }
-    client = await bridge_client(make_config(raw, groups=groups))
+    client = await start_bridge(groups=groups)
     bob, dana, carol = ad_people.BOB, ad_people.DANA, ad_people.CAROL
     assert (await login(client, bob.sam, bob.password))[0] == 200
     assert await login(client, dana.sam, dana.password) == (403, DENIED)
@@ -108,15 +95,9 @@ async def test_allow_and_deny_by_dn_case_insensitively(
 
 
 @pytest.mark.parametrize("strategy", ["token_groups", "in_chain"])
-async def test_group_cache_hit_then_expiry(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    strategy: str,
-) -> None:
-    config = make_config(raw, groups={"strategy": strategy, "cache_ttl": "5m"})
-    client = await bridge_client(config)
-    clock = FakeClock()
+async def test_group_cache_hit_then_expiry(start_bridge: StartBridge, strategy: str) -> None:
+    client = await start_bridge(groups={"strategy": strategy, "cache_ttl": "5m"})
+    clock = FakeClock(1000.0)
     service = service_of(client)
     service.login.group_cache = GroupCache(300.0, 100, clock=clock)
     ops = directory_of(client).ops
@@ -143,10 +124,8 @@ async def test_group_cache_hit_then_expiry(
     )
 
 
-async def test_concurrent_logins_share_one_group_lookup(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
-    client = await bridge_client(make_config(raw))
+async def test_concurrent_logins_share_one_group_lookup(start_bridge: StartBridge) -> None:
+    client = await start_bridge()
     results = await asyncio.gather(*(login(client, ALICE.sam, ALICE.password) for _ in range(6)))
     assert [status for status, _ in results] == [200] * 6
     assert directory_of(client).ops.group_lookups == 1
@@ -154,11 +133,7 @@ async def test_concurrent_logins_share_one_group_lookup(
 
 @pytest.mark.parametrize("strategy", ["token_groups", "in_chain"])
 async def test_group_search_pages_are_all_assembled(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    strategy: str,
+    start_bridge: StartBridge, log_stream: Any, strategy: str
 ) -> None:
     """page_size = 1: every group arrives on its own page, and none is lost.
 
@@ -166,17 +141,15 @@ async def test_group_search_pages_are_all_assembled(
     groups costs ~17 s more per CI run, so this proves the multi-page assembly
     with small pages instead.
     """
-    config = make_config(
-        raw, directory={"page_size": 1}, groups={"strategy": strategy, "allow": [], "deny": []}
+    client = await start_bridge(
+        directory={"page_size": 1}, groups={"strategy": strategy, "allow": [], "deny": []}
     )
-    client = await bridge_client(config)
     directory = directory_of(client)
     paged = await directory.groups(await _find(directory, ALICE.sam))
     assert {dn.lower() for dn in ad_people.effective_groups(ALICE)} <= {dn.lower() for dn in paged}
     pages = directory.ops.group_searches
     assert pages > 2  # several pages, not one answer
-    whole_config = make_config(raw, groups={"strategy": strategy, "allow": [], "deny": []})
-    whole = directory_of(await bridge_client(whole_config))
+    whole = directory_of(await start_bridge(groups={"strategy": strategy, "allow": [], "deny": []}))
     assert await whole.groups(await _find(whole, ALICE.sam)) == paged
     assert whole.ops.group_searches < pages
 

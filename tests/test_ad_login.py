@@ -6,17 +6,16 @@ each account state with the precise reason in the audit event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config
-from tests.auth_client import DENIED, audit, directory_of, expected_body, login
-from tests.conftest import ad_raw
 from tests.harness import ad_people
 from tests.harness.ad_people import AccountState, Person
+from tests.harness.auth_client import DENIED, audit, directory_of, expected_body, login
+from tests.harness.configs import ad_raw
+from tests.harness.in_process import StartBridge
 from tests.harness.samba import SambaDC
 
 pytestmark = pytest.mark.samba
@@ -42,10 +41,8 @@ def raw(samba_dc: SambaDC, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> Any:
-    return await bridge_client(make_config(raw, directory={"accept_mail": True}))
+async def client(start_bridge: StartBridge) -> Any:
+    return await start_bridge(directory={"accept_mail": True})
 
 
 # ------------------------------------------------------------------ login forms
@@ -77,9 +74,9 @@ async def test_login_forms_answer_directory_spelling(
 
 
 async def test_mail_form_is_refused_unless_configured(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     person = ad_people.JSMITH
     assert await login(client, person.mail, person.password) == (403, DENIED)
     assert audit(log_stream, person.mail)["reason"] == "unknown_user"
@@ -178,11 +175,7 @@ def bad_password_count(dc: SambaDC, dn: str) -> int:
 
 
 async def test_wrong_password_with_two_servers_is_tried_once(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    samba_dc: SambaDC,
-    log_stream: Any,
+    start_bridge: StartBridge, samba_dc: SambaDC, log_stream: Any
 ) -> None:
     """Two URLs (both this DC): a refused password never fails over to the second.
 
@@ -190,7 +183,7 @@ async def test_wrong_password_with_two_servers_is_tried_once(
     """
     person = ad_people.LOCKME
     urls = [samba_dc.ldaps_url, f"ldaps://{samba_dc.host}"]
-    client = await bridge_client(make_config(raw, directory={"urls": urls}))
+    client = await start_bridge(directory={"urls": urls})
     samba_dc.unlock(person.sam)
     before = bad_password_count(samba_dc, person.dn)
     try:

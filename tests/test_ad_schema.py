@@ -27,9 +27,10 @@ from bridge.directory.ad_schema import (
 from bridge.directory.ldap.directory import LdapDirectory
 from bridge.process.server import Server
 from bridge.process.wiring import build_service, check_username_attributes
-from tests.bridge_process import write_config
-from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people
+from tests.harness.bridge_process import write_config
+from tests.harness.configs import ad_raw
+from tests.harness.logs import log_events
 from tests.harness.samba import SambaDC
 
 PERSONAL_INFORMATION = uuid.UUID("77b5b886-944a-11d1-aebd-0000f80367c1")

@@ -7,7 +7,6 @@ can act on.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +16,12 @@ import pytest
 
 from bridge.config import Config
 from bridge.core.errors import ConfigError
-from tests.auth_client import DENIED, audit, directory_of, login
-from tests.conftest import ad_raw, log_events
 from tests.harness import ad_people
+from tests.harness.auth_client import DENIED, audit, directory_of, login
+from tests.harness.configs import ad_raw
+from tests.harness.in_process import StartBridge
+from tests.harness.logs import log_events
+from tests.harness.loopback import free_port
 from tests.harness.samba import SambaDC
 from tests.harness.tls import make_ca
 
@@ -39,67 +41,43 @@ def logged(stream: Any, text: str) -> list[dict[str, Any]]:
     return [e for e in log_events(stream) if text.lower() in json.dumps(e).lower()]
 
 
-def free_port(host: str) -> int:
-    """A port nothing listens on: bound once, then released."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-async def test_ldaps_with_ca_verification(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
-    client = await bridge_client(make_config(raw))
+async def test_ldaps_with_ca_verification(start_bridge: StartBridge) -> None:
+    client = await start_bridge()
     assert (await login(client, BOB.sam, BOB.password))[0] == 200
 
 
-async def test_starttls_on_plain_port(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, samba_dc: SambaDC
-) -> None:
-    config = make_config(raw, directory={"urls": [samba_dc.ldap_url], "start_tls": True})
-    client = await bridge_client(config)
+async def test_starttls_on_plain_port(start_bridge: StartBridge, samba_dc: SambaDC) -> None:
+    client = await start_bridge(directory={"urls": [samba_dc.ldap_url], "start_tls": True})
     assert (await login(client, BOB.sam, BOB.password))[0] == 200
 
 
-async def test_tls_server_name_that_the_certificate_carries(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
-    client = await bridge_client(make_config(raw, directory={"tls_server_name": "localhost"}))
+async def test_tls_server_name_that_the_certificate_carries(start_bridge: StartBridge) -> None:
+    client = await start_bridge(directory={"tls_server_name": "localhost"})
     assert (await login(client, BOB.sam, BOB.password))[0] == 200
 
 
 async def test_wrong_ca_is_503_and_says_chain_not_trusted(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    tmp_path: Path,
+    start_bridge: StartBridge, log_stream: Any, tmp_path: Path
 ) -> None:
     other = make_ca(tmp_path / "other-ca", common_name="some other CA")
-    client = await bridge_client(make_config(raw, directory={"ca_file": str(other.cert_path)}))
+    client = await start_bridge(directory={"ca_file": str(other.cert_path)})
     assert await login(client, BOB.sam, BOB.password) == (503, UNAVAILABLE)
     assert logged(log_stream, "certificate chain not trusted; check ca_file")
     assert audit(log_stream, BOB.sam)["reason"] == "directory_unavailable"
 
 
-async def test_name_mismatch_is_503_and_says_so(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
-) -> None:
-    client = await bridge_client(make_config(raw, directory={"tls_server_name": "wrong.example"}))
+async def test_name_mismatch_is_503_and_says_so(start_bridge: StartBridge, log_stream: Any) -> None:
+    client = await start_bridge(directory={"tls_server_name": "wrong.example"})
     assert await login(client, BOB.sam, BOB.password) == (503, UNAVAILABLE)
     assert logged(log_stream, "the certificate does not name this server")
     assert logged(log_stream, "wrong.example")
 
 
 async def test_starttls_name_mismatch_is_503(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    samba_dc: SambaDC,
+    start_bridge: StartBridge, log_stream: Any, samba_dc: SambaDC
 ) -> None:
     directory = {"urls": [samba_dc.ldap_url], "start_tls": True, "tls_server_name": "wrong.example"}
-    client = await bridge_client(make_config(raw, directory=directory))
+    client = await start_bridge(directory=directory)
     assert await login(client, BOB.sam, BOB.password) == (503, UNAVAILABLE)
     assert logged(log_stream, "the certificate does not name this server")
 
@@ -114,29 +92,22 @@ def test_plaintext_is_refused_at_config_load(
 
 
 async def test_plaintext_against_strong_auth_dc_says_use_tls(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    samba_dc: SambaDC,
+    start_bridge: StartBridge, log_stream: Any, samba_dc: SambaDC
 ) -> None:
     """Samba (like a hardened Windows DC) refuses simple binds without encryption."""
     directory = {"urls": [samba_dc.ldap_url], "allow_plaintext": True}
-    client = await bridge_client(make_config(raw, directory=directory))
+    client = await start_bridge(directory=directory)
     assert await login(client, BOB.sam, BOB.password) == (503, UNAVAILABLE)
     assert audit(log_stream, BOB.sam)["reason"] == "directory_misconfigured"
     assert logged(log_stream, "use an ldaps:// URL or set start_tls = true")
 
 
 async def test_failover_skips_dead_server_for_the_cooldown(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    samba_dc: SambaDC,
+    start_bridge: StartBridge, samba_dc: SambaDC
 ) -> None:
     dead_url = f"ldaps://{samba_dc.host}:{free_port(samba_dc.host)}"
     directory = {"urls": [dead_url, samba_dc.ldaps_url], "server_cooldown": "30s"}
-    client = await bridge_client(make_config(raw, directory=directory))
+    client = await start_bridge(directory=directory)
     servers = directory_of(client).servers
     offset = [0.0]
     servers.clock = lambda: time.monotonic() + offset[0]
@@ -157,28 +128,26 @@ async def test_failover_skips_dead_server_for_the_cooldown(
 
 
 async def test_base_dn_outside_the_domain_says_what_to_change(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    client = await bridge_client(make_config(raw, directory={"base_dn": "DC=other,DC=test"}))
+    client = await start_bridge(directory={"base_dn": "DC=other,DC=test"})
     assert await login(client, BOB.sam, BOB.password) == (503, UNAVAILABLE)
     event = audit(log_stream, BOB.sam)
     assert event["reason"] == "directory_misconfigured", event
     assert "directory.base_dn" in event["detail"]
 
 
-async def test_referrals_from_the_domain_root_are_not_chased(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
+async def test_referrals_from_the_domain_root_are_not_chased(start_bridge: StartBridge) -> None:
     """The root search answers referrals (DomainDnsZones, Configuration): ignored."""
-    client = await bridge_client(make_config(raw, groups={"allow": [ad_people.RINGOTEL_USERS]}))
+    client = await start_bridge(groups={"allow": [ad_people.RINGOTEL_USERS]})
     assert (await login(client, BOB.sam, BOB.password))[0] == 200
     assert await login(client, ad_people.CAROL.sam, ad_people.CAROL.password) == (403, DENIED)
 
 
 async def test_lockout_threshold_is_read_from_the_domain(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, samba_dc: SambaDC
+    start_bridge: StartBridge, samba_dc: SambaDC
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     expected = int((samba_dc.read_attr(ad_people.BASE_DN, "lockoutThreshold") or ["0"])[0])
     policies = await directory_of(client).lockout_policies()
     assert policies[0].source == f"the default policy {ad_people.BASE_DN}"

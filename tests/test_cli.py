@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bridge.directory.passwords import verify_password
-from tests.conftest import deep_merge, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.configs import deep_merge, openldap_raw
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap

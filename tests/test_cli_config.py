@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from bridge.config import CONFIG_ENV, DEFAULT_CONFIG_PATH
-from tests.bridge_process import write_config
-from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.bridge_process import write_config
+from tests.harness.configs import openldap_raw
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap

@@ -6,26 +6,33 @@ the private slapd behind."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config, load
+from bridge.config import load
 from bridge.web.keys import RUNTIME
-from tests.auth_client import AUTH
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events, openldap_raw, write_secret
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.bridge_process import write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
 from tests.harness.clock import FakeClock
+from tests.harness.configs import openldap_raw, write_secret
+from tests.harness.in_process import StartBridge
+from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
-from tests.test_ops_endpoints import write_config
 
 JANE = people.PEOPLE["jdoe"]
 ATTACKER = {"X-Forwarded-For": "203.0.113.9"}
 RINGOTEL = {"X-Forwarded-For": "198.51.100.7"}
 BEARER_TOKEN = "bearer-token-for-tests-0123456789"
 LIMITS = {"client_max_failures": 5, "client_failure_window": "10m"}
+
+
+@pytest.fixture
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
 
 
 def basic(user: str, password: str) -> str:
@@ -64,23 +71,16 @@ async def post(client: Any, authorization: str, source: dict[str, str]) -> Any:
 @pytest.mark.openldap
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
 async def test_a_guessing_address_gets_429_and_ringotel_does_not(
-    slapd: SlapdServer,
-    tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    mode: str,
+    start_bridge: StartBridge, tmp_path: Path, log_stream: Any, mode: str
 ) -> None:
     """The found bug: 100 wrong Basic passwords were all answered, and the right one
     still worked. Now the fifth wrong one spends the address's budget."""
     section, right, wrong = modes(tmp_path)[mode]
-    config = make_config(
-        openldap_raw(slapd, tmp_path),
+    client = await start_bridge(
         client_auth=section,
         server={"trusted_proxies": ["127.0.0.1/32"]},
         protection=LIMITS,
     )
-    client = await bridge_client(config)
     clock = FakeClock()
     runtime = client.server.app[RUNTIME]
     runtime.guard.clock = runtime.guard.store.clock = clock

@@ -19,11 +19,11 @@ import pytest
 
 from bridge.commands.descriptor import build_descriptor, dump
 from bridge.config import Config
-from tests.client_credentials import BEARER_TOKEN, oauth2_section
-from tests.conftest import openldap_raw, write_secret
 from tests.harness import openldap_people as people
+from tests.harness.client_credentials import BEARER_TOKEN
+from tests.harness.configs import oauth2_section, openldap_raw, write_secret
+from tests.harness.ringotel_client import RingotelClient
 from tests.harness.slapd import SlapdServer
-from tests.ringotel_client import RingotelClient
 
 pytestmark = pytest.mark.openldap
 

@@ -8,12 +8,10 @@ other than 127.0.0.1 are other loopback addresses (Linux routes all of 127/8 to 
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import ipaddress
 import re
 import resource
-import shutil
 import signal
 import socket
 import ssl
@@ -22,26 +20,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bridge.config import ServerSettings, from_mapping
 from bridge.core.errors import ConfigError
 from bridge.observability.metrics import Metrics
 from bridge.web.connections import ConnectionLimits, DropLog, source_of
-from tests.bridge_process import REPO, BridgeProcess, write_config
-from tests.conftest import (
-    CLIENT_PASSWORD,
-    CLIENT_USER,
-    basic_client_auth,
-    deep_merge,
-    log_events,
-)
+from tests.harness.bridge_process import BridgeProcess, write_config
+from tests.harness.configs import deep_merge
+from tests.harness.demo_users import ALICE_NUMBERS, file_raw, login
+from tests.harness.logs import log_events
 from tests.harness.tls import make_ca
 
-AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
-ALICE = {"username": "alice", "password": "wonderland-101"}  # config/demo-users.toml
-ALICE_NUMBERS = ["101", "102"]
 #: Slack on top of what a bound promises: the machine is shared with other test runs.
 MARGIN = 2.0
 #: Headers that never end: a trickling client never completes them by itself.
@@ -51,35 +41,10 @@ SMALL_REQUEST = b"GET /auth HTTP/1.1\r\nHost: bridge\r\n\r\n"  # 405, kept alive
 Address = tuple[str, int]
 
 
-def file_raw(directory: Path, **server: Any) -> dict[str, Any]:
-    """A config with the file directory (the demo users) and Basic client auth."""
-    shutil.copy(REPO / "config" / "demo-users.toml", directory / "users.toml")
-    return {
-        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "127.0.0.1:0", **server},
-        "client_auth": basic_client_auth(directory),
-        "directory": {"type": "file", "users_file": "users.toml"},
-        "usernames": [{"attribute": "telephoneNumber"}],
-        "logging": {"format": "json"},
-    }
-
-
-def start_bridge(directory: Path, preexec: Any = None, **server: Any) -> BridgeProcess:
+def start_process(directory: Path, preexec: Any = None, **server: Any) -> BridgeProcess:
     directory.mkdir(parents=True, exist_ok=True)
     config = write_config(directory / "bridge.toml", file_raw(directory, **server))
     return BridgeProcess(config, preexec=preexec).start()
-
-
-async def login(url: str, source: str = "127.0.0.1", **kwargs: Any) -> tuple[int, Any]:
-    """One login on a fresh connection from ``source``."""
-    connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
-    timeout = aiohttp.ClientTimeout(total=kwargs.pop("timeout", 15))
-    async with (
-        aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
-        session.post(
-            url + "/auth", json=ALICE, headers={"Authorization": AUTH}, **kwargs
-        ) as answer,
-    ):
-        return answer.status, await answer.json()
 
 
 def numbers(body: Any) -> list[str]:
@@ -228,7 +193,7 @@ KEEPALIVE = 5.0  # longer than the kept-alive test's idle pause + DEADLINE + MAR
 
 @pytest.fixture(scope="module")
 def deadline_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
-    bridge = start_bridge(
+    bridge = start_process(
         tmp_path_factory.mktemp("deadline"),
         request_deadline=f"{DEADLINE}s",
         keepalive_timeout=f"{KEEPALIVE}s",
@@ -309,7 +274,7 @@ async def test_a_connection_over_the_per_client_cap_is_closed_and_others_are_ser
     tmp_path: Path,
 ) -> None:
     cap = 4
-    bridge = start_bridge(tmp_path, max_connections_per_client=cap)
+    bridge = start_process(tmp_path, max_connections_per_client=cap)
     clients = Clients(bridge.addresses[0])
     try:
         held = [clients.open("127.0.0.1") for _ in range(cap)]
@@ -336,7 +301,7 @@ async def test_a_connection_over_the_per_client_cap_is_closed_and_others_are_ser
 
 async def test_total_cap_trusted_proxies_and_a_reload(tmp_path: Path) -> None:
     server = {"max_connections_per_client": 2, "trusted_proxies": ["127.0.0.3/32"]}
-    bridge = start_bridge(tmp_path, max_connections=5, **server)
+    bridge = start_process(tmp_path, max_connections=5, **server)
     clients = Clients(bridge.addresses[0])
     try:
         held = [clients.open("127.0.0.1") for _ in range(2)]
@@ -370,7 +335,7 @@ def _low_fd_limit() -> None:
 async def test_with_few_file_descriptors_one_flooding_source_cannot_lock_others_out(
     tmp_path: Path,
 ) -> None:
-    bridge = start_bridge(tmp_path, preexec=_low_fd_limit, max_connections_per_client=16)
+    bridge = start_process(tmp_path, preexec=_low_fd_limit, max_connections_per_client=16)
     flood: list[socket.socket] = []
     try:
         assert bridge.process is not None
@@ -408,7 +373,7 @@ async def test_with_few_file_descriptors_one_flooding_source_cannot_lock_others_
 async def test_tls_handshake_and_headers_are_both_bounded(tmp_path: Path) -> None:
     ca = make_ca(tmp_path / "ca")
     cert, key = ca.issue_server_cert(tmp_path / "tls")
-    bridge = start_bridge(
+    bridge = start_process(
         tmp_path / "bridge",
         request_deadline=f"{DEADLINE}s",
         tls_cert_file=str(cert),

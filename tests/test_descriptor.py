@@ -18,8 +18,13 @@ import pytest
 
 from bridge.commands.descriptor import DescriptorError, build_descriptor, dump
 from bridge.config import Config
-from tests.client_credentials import BEARER_TOKEN, CLIENT_SECRET, oauth2_section
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, write_secret
+from tests.harness.client_credentials import (
+    BEARER_TOKEN,
+    CLIENT_PASSWORD,
+    CLIENT_SECRET,
+    CLIENT_USER,
+)
+from tests.harness.configs import oauth2_section, write_secret
 
 PUBLIC = "https://sso.example.com"
 REPO = Path(__file__).resolve().parent.parent

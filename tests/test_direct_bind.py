@@ -7,31 +7,23 @@ it cannot name somebody else's entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config
-from tests.auth_client import DENIED, audit, expected_body, login
-from tests.conftest import ad_raw, openldap_raw
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import DENIED, audit, expected_body, login
+from tests.harness.configs import ad_raw, openldap_raw, without_service_account
+from tests.harness.in_process import StartBridgeFrom
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
 
 
-def without_service_account(raw: dict[str, Any], template: str) -> dict[str, Any]:
-    directory = {
-        k: v for k, v in raw["directory"].items() if k not in ("bind_dn", "bind_password_file")
-    }
-    return {**raw, "directory": {**directory, "bind_template": template}}
-
-
 @pytest.fixture
 async def slapd_client(
-    slapd: SlapdServer, tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    slapd: SlapdServer, tmp_path: Path, start_bridge_from: StartBridgeFrom
 ) -> Any:
     raw = without_service_account(
         openldap_raw(slapd, tmp_path), f"uid={{login}},{people.PEOPLE_DN}"
@@ -41,7 +33,7 @@ async def slapd_client(
         "deny": [people.GROUP_DNS[people.DENIED_GROUP]],
         "strategy": "member_search",
     }
-    return await bridge_client(make_config(raw))
+    return await start_bridge_from(raw)
 
 
 @pytest.mark.openldap
@@ -76,13 +68,12 @@ async def test_openldap_direct_bind_denials(
 async def test_ad_direct_bind_with_upn_template(
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    start_bridge_from: StartBridgeFrom,
     log_stream: Any,
 ) -> None:
     raw = without_service_account(ad_raw(samba_dc, tmp_path), "{login}@example.test")
     raw["groups"] = {"allow": [ad_people.RINGOTEL_USERS], "deny": [ad_people.RINGOTEL_DENIED]}
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge_from(raw)
     # alice is in Ringotel Users only through Sales Team: tokenGroups read as alice herself
     answer = await login(client, "alice", ad_people.ALICE.password)
     event = audit(log_stream, "alice")

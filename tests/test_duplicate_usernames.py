@@ -22,37 +22,29 @@ from bridge.observability.metrics import Metrics
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import build_service
 from bridge.web.app import create_app
-from tests.auth_client import audit, directory_of, login
-from tests.conftest import ad_raw, openldap_raw
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import audit, directory_of, login
+from tests.harness.clock import FakeClock
+from tests.harness.configs import ad_raw, openldap_raw, without_service_account
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
-from tests.test_direct_bind import without_service_account
 
 TTL = 300.0
 ALICE, BOB = ad_people.ALICE, ad_people.BOB
 STOLEN = ALICE.other_ip_phones[0]  # "202"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 Start = Callable[[Config], Awaitable[tuple[TestClient[Any, Any], Runtime]]]
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
 
 
 @pytest.fixture
-async def start(clock: Clock) -> AsyncIterator[Start]:
+async def start(clock: FakeClock) -> AsyncIterator[Start]:
     """The real app, its caches on the fake clock (the directory's own timeouts are real)."""
     clients: list[TestClient[Any, Any]] = []
     runtimes: list[Runtime] = []
@@ -120,7 +112,7 @@ def ad_config(samba_dc: SambaDC, tmp_path: Path, make_config: Callable[..., Conf
 async def test_samba_forged_extension_is_handed_to_nobody(
     ad_config: Config,
     start: Start,
-    clock: Clock,
+    clock: FakeClock,
     samba_dc: SambaDC,
     log_stream: Any,
     bob_restored: None,
@@ -218,7 +210,7 @@ async def test_openldap_duplicate_is_withheld_and_cached_check_costs_nothing(
     tmp_path: Path,
     make_config: Callable[..., Config],
     start: Start,
-    clock: Clock,
+    clock: FakeClock,
     log_stream: Any,
     user05_restored: None,
 ) -> None:

@@ -6,27 +6,30 @@ looked up again once, and a wrong password still costs the account one bad attem
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config
-from tests.auth_client import login_status
-from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import login_status
+from tests.harness.configs import openldap_raw
+from tests.harness.in_process import StartBridge
 from tests.harness.slapd import OpCounts, SlapdError, SlapdServer
 
 pytestmark = pytest.mark.openldap
 
 
 @pytest.fixture
-async def client(
-    slapd: SlapdServer, tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
-) -> Any:
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
+
+
+@pytest.fixture
+async def client(start_bridge: StartBridge) -> Any:
     # The default protection settings, user_cache_ttl included: that is what is promised.
-    return await bridge_client(make_config(openldap_raw(slapd, tmp_path)))
+    return await start_bridge()
 
 
 async def counted(

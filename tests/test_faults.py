@@ -17,8 +17,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.bridge_loadgen import (
-    AUTH,
+from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.bridge_loadgen import (
     Attempt,
     Result,
     Summary,
@@ -30,8 +31,7 @@ from tests.bridge_loadgen import (
     table,
     with_idle_timeout,
 )
-from tests.bridge_process import BridgeProcess, write_config
-from tests.harness import openldap_people as people
+from tests.harness.bridge_process import BridgeProcess, write_config
 from tests.harness.slapd import SlapdServer
 
 pytestmark = [pytest.mark.openldap, pytest.mark.slow]

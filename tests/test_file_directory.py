@@ -14,8 +14,10 @@ from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import hash_password, verify_password
 from bridge.web.keys import RUNTIME
-from tests.auth_client import login
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
+from tests.harness.auth_client import login
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.in_process import StartBridge
+from tests.harness.logs import log_events
 
 ALLOWED = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BLOCKED = "CN=Blocked,OU=Groups,DC=corp,DC=example"
@@ -69,9 +71,9 @@ def verifications(client: Any) -> int:
 
 
 async def test_right_password_answers_usernames_any_case_and_by_mail(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+    start_bridge: StartBridge,
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     expected = {
         "values": [
             {"username": "101", "display_name": "Alice Example"},
@@ -83,9 +85,9 @@ async def test_right_password_answers_usernames_any_case_and_by_mail(
 
 
 async def test_denials_are_identical_outside_and_precise_in_the_audit(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     attempts = [
         ("alice", "Alice pass ✓", "bad_password"),
         ("alice", "alice pass ✓ ", "bad_password"),
@@ -100,9 +102,9 @@ async def test_denials_are_identical_outside_and_precise_in_the_audit(
 
 
 async def test_unknown_user_costs_one_verification_like_a_known_one(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
+    start_bridge: StartBridge,
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     before = verifications(client)
     await login(client, "dave", "wrong")
     known = verifications(client) - before
@@ -112,22 +114,20 @@ async def test_unknown_user_costs_one_verification_like_a_known_one(
 
 
 async def test_groups_allow_and_deny_with_dns_and_plain_names(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
     groups = {"allow": [ALLOWED.lower().replace(",", ", "), "staff"], "deny": [BLOCKED]}
-    client = await bridge_client(make_config(raw, groups=groups))
+    client = await start_bridge(groups=groups)
     statuses = [(await login(client, name, USERS[name][0]))[0] for name in ("alice", "bob", "dave")]
     assert statuses == [200, 403, 200]
     assert reasons(log_stream) == ["ok", "in_denied_group", "ok"]
-    client = await bridge_client(make_config(raw, groups={"allow": [ALLOWED]}))
+    client = await start_bridge(groups={"allow": [ALLOWED]})
     assert (await login(client, "dave", "dave-pass"))[0] == 403
     assert reasons(log_stream)[-1] == "not_in_allowed_group"
 
 
-async def test_readiness_names_the_file(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, tmp_path: Path
-) -> None:
-    ops = await bridge_client(make_config(raw), ops=True)
+async def test_readiness_names_the_file(start_bridge: StartBridge, tmp_path: Path) -> None:
+    ops = await start_bridge(ops=True)
     response = await ops.get("/readyz")
     assert response.status == 200
     assert await response.json() == {
@@ -233,17 +233,13 @@ async def test_reload_reads_the_users_file_again_and_keeps_it_when_broken(
 
 
 async def test_a_number_two_users_hold_is_handed_to_neither(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    tmp_path: Path,
+    start_bridge: StartBridge, log_stream: Any, tmp_path: Path
 ) -> None:
     """The file follows the same rule as LDAP: a typo that gives dave alice's 102 must
     not hand it to both of them."""
     text = users_toml().replace('telephoneNumber = ["105"]', 'telephoneNumber = ["105", "102"]')
     (tmp_path / "users.toml").write_text(text, encoding="utf-8")
-    client = await bridge_client(make_config(raw, groups={}))
+    client = await start_bridge(groups={})
     status, body = await login(client, "dave", "dave-pass")
     assert (status, [v["username"] for v in body["values"]]) == (200, ["105"])
     status, body = await login(client, "alice", "alice pass ✓")

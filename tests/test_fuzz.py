@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import Config
-from tests.auth_client import AUTH
-from tests.conftest import openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.configs import openldap_raw
+from tests.harness.in_process import StartBridge
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap
@@ -75,13 +74,16 @@ def not_sentinel(login: str) -> bool:
 
 
 @pytest.fixture
-async def client(
-    slapd: SlapdServer, tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
-) -> Any:
+def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
+    return openldap_raw(slapd, tmp_path)
+
+
+@pytest.fixture
+async def client(start_bridge: StartBridge) -> Any:
     # thousands of wrong credentials from one address: the per-source limit (429) has
     # tests of its own; here the contract of each answer is under test
     protection = {"client_max_failures": 10_000, "max_failures": 1000}
-    return await bridge_client(make_config(openldap_raw(slapd, tmp_path), protection=protection))
+    return await start_bridge(protection=protection)
 
 
 async def still_serving(client: Any) -> None:

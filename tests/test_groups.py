@@ -8,19 +8,12 @@ import pytest
 
 from bridge.core.errors import Reason
 from bridge.core.groups import GroupCache, GroupPolicy
+from tests.harness.clock import FakeClock
 
 USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BANNED = "CN=Ringotel Banned,OU=Groups,DC=corp,DC=example"
 STAFF = "CN=Staff,OU=Groups,DC=corp,DC=example"
 JANE = "CN=Jane Doe,OU=People,DC=corp,DC=example"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Lookup:
@@ -90,7 +83,7 @@ def policy_dn(dn: str) -> str:
 
 
 async def test_ttl_expiry_and_counters() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     cache = GroupCache(ttl=300, maxsize=10, clock=clock)
     lookup = Lookup({USERS})
     first = await cache.get(JANE, lookup)

@@ -15,7 +15,7 @@ from bridge.core.errors import Reason
 from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.guard.redis_store import RedisStore, connect
 from bridge.guard.shared_store import SharedStore
-from tests.conftest import log_events
+from tests.harness.logs import log_events
 from tests.harness.redis import RedisServer
 
 KEY = b"k" * 32

@@ -12,19 +12,14 @@ from typing import Any
 
 import pytest
 
-from bridge.config import Config
 from bridge.web.keys import RUNTIME
-from tests.auth_client import login_status
-from tests.conftest import (
-    ad_raw,
-    deep_merge,
-    log_events,
-    openldap_raw,
-    write_secret,
-)
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import login_status
 from tests.harness.clock import FakeClock
+from tests.harness.configs import ad_raw, deep_merge, openldap_raw, write_secret
+from tests.harness.in_process import StartBridge, StartBridgeFrom
+from tests.harness.logs import log_events
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import OpCounts, SlapdServer
 
@@ -55,13 +50,9 @@ async def warm(client: Any) -> None:
 
 @pytest.mark.openldap
 async def test_same_wrong_password_reaches_slapd_once(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    slapd: SlapdServer,
-    log_stream: Any,
+    start_bridge: StartBridge, slapd: SlapdServer, log_stream: Any
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     await warm(client)
     person = people.PEOPLE["user06"]
     slapd.reset_counts()
@@ -77,16 +68,12 @@ async def test_same_wrong_password_reaches_slapd_once(
 
 @pytest.mark.openldap
 async def test_unknown_login_repeats_never_reach_slapd_again(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    slapd: SlapdServer,
-    log_stream: Any,
+    start_bridge: StartBridge, slapd: SlapdServer, log_stream: Any
 ) -> None:
     """The found bug: identical failures of an unknown login went to the directory every
     time (and answered slower than a known user's remembered repeat). Now they are
     remembered like a stale password, and distinct guesses spend the login's budget."""
-    client = await bridge_client(make_config(raw, protection={"max_failures": 3}))
+    client = await start_bridge(protection={"max_failures": 3})
     await warm(client)
     slapd.reset_counts()
     statuses = [await login_status(client, "nobody-here", "a guess") for _ in range(50)]
@@ -103,16 +90,10 @@ async def test_unknown_login_repeats_never_reach_slapd_again(
 
 @pytest.mark.openldap
 async def test_guessing_flood_costs_at_most_the_budget(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    slapd: SlapdServer,
-    log_stream: Any,
+    start_bridge: StartBridge, slapd: SlapdServer, log_stream: Any
 ) -> None:
     budget = 4
-    client = await bridge_client(
-        make_config(raw, protection={"max_failures": budget, "failure_window": "1s"})
-    )
+    client = await start_bridge(protection={"max_failures": budget, "failure_window": "1s"})
     clock = FakeClock(time.time())
     guard = client.server.app[RUNTIME].guard
     guard.clock = guard.store.clock = clock
@@ -136,11 +117,7 @@ async def test_guessing_flood_costs_at_most_the_budget(
 
 @pytest.mark.openldap
 async def test_ppolicy_account_is_never_locked_even_by_a_too_high_budget(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    slapd: SlapdServer,
-    log_stream: Any,
+    start_bridge: StartBridge, slapd: SlapdServer, log_stream: Any
 ) -> None:
     """'fragile' locks after 3 failures in slapd's strict ppolicy, whose failures never
     expire (pwdFailureCountInterval 0). Even with a budget of 10 the bridge sends at
@@ -150,13 +127,13 @@ async def test_ppolicy_account_is_never_locked_even_by_a_too_high_budget(
     person = people.PEOPLE["fragile"]
     slapd.unlock(person.dn)
     try:
-        client = await bridge_client(make_config(raw, protection={"max_failures": 10}))
+        client = await start_bridge(protection={"max_failures": 10})
         for i in range(30):
             assert await login_status(client, person.login, f"wrong {i}") == 403
         assert len(slapd.read_attr(person.dn, "pwdFailureTime")) == 2
         assert slapd.read_attr(person.dn, "pwdAccountLockedTime") == []
         assert login_reasons(log_stream, person.login)[:3] == ["bad_password"] * 2 + ["throttled"]
-        fresh = await bridge_client(make_config(raw, protection={"max_failures": 10}))
+        fresh = await start_bridge(protection={"max_failures": 10})
         await warm(fresh)
         slapd.reset_counts()
         assert await login_status(fresh, person.login, person.password) == 403
@@ -182,17 +159,13 @@ def lockout_time(dc: SambaDC, dn: str) -> int:
 
 @pytest.mark.samba
 async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
-    samba_dc: SambaDC,
-    tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
+    start_bridge_from: StartBridgeFrom, samba_dc: SambaDC, tmp_path: Path, log_stream: Any
 ) -> None:
     person = ad_people.LOCKME
     samba_dc.unlock(person.sam)
     try:
         before = bad_password_count(samba_dc, person.dn)
-        client = await bridge_client(make_config(ad_raw(samba_dc, tmp_path)))
+        client = await start_bridge_from(ad_raw(samba_dc, tmp_path))
         statuses = [
             await login_status(client, person.sam, "Old-Saved-Password-1") for _ in range(ATTEMPTS)
         ]
@@ -216,11 +189,7 @@ async def test_samba_same_wrong_password_100_times_costs_one_bad_attempt(
 
 @pytest.mark.samba
 async def test_samba_guesses_through_every_login_form_share_one_budget(
-    samba_dc: SambaDC,
-    tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
+    start_bridge_from: StartBridgeFrom, samba_dc: SambaDC, tmp_path: Path, log_stream: Any
 ) -> None:
     """Different wrong passwords typed as sam, DOMAIN\\sam and UPN: the account's budget
     (3, below lockme's threshold of 5) is spent once, not once per form."""
@@ -230,7 +199,7 @@ async def test_samba_guesses_through_every_login_form_share_one_budget(
     clock = FakeClock(time.time())
     try:
         before = bad_password_count(samba_dc, person.dn)
-        client = await ad_client(samba_dc, tmp_path, make_config, bridge_client, clock)
+        client = await ad_client(start_bridge_from, samba_dc, tmp_path, clock)
         statuses = [await login_status(client, forms[i % 3], f"Guess-{i}-x") for i in range(12)]
         assert statuses == [403] * 12
         after = bad_password_count(samba_dc, person.dn)
@@ -260,10 +229,9 @@ def domain_threshold(samba_dc: SambaDC) -> Iterator[Callable[[str], None]]:
 @pytest.mark.samba
 @pytest.mark.parametrize("base_dn", [ad_people.BASE_DN, ad_people.STAFF_OU])
 async def test_samba_budget_at_domain_lockout_threshold_warns(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     domain_threshold: Callable[[str], None],
     base_dn: str,
@@ -283,7 +251,7 @@ async def test_samba_budget_at_domain_lockout_threshold_warns(
         {"max_failures": 4, "failure_window": "4s"},
         {"max_failures": 6},
     ):
-        client = await bridge_client(make_config(raw, protection=protection))
+        client = await start_bridge_from(raw, protection=protection)
         found.append(await check_lockout_budget(client.server.app[RUNTIME].service))
     assert found[0] == []
     assert found[1] == [
@@ -307,14 +275,13 @@ def wall_clock() -> FakeClock:
 
 
 async def ad_client(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     clock: FakeClock | None = None,
     **overrides: Any,
 ) -> Any:
-    client = await bridge_client(make_config(deep_merge(ad_raw(samba_dc, tmp_path), overrides)))
+    client = await start_bridge_from(ad_raw(samba_dc, tmp_path), **overrides)
     if clock is not None:
         guard = client.server.app[RUNTIME].guard
         guard.clock = clock
@@ -332,10 +299,9 @@ def lockme(samba_dc: SambaDC) -> Iterator[ad_people.Person]:
 
 @pytest.mark.samba
 async def test_samba_pso_user_never_locks_with_the_default_budget(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
     wall_clock: FakeClock,
@@ -345,7 +311,7 @@ async def test_samba_pso_user_never_locks_with_the_default_budget(
     budget is its PSO's threshold - 1, read with the user: the DC sees 4, never 5."""
     ad = ad_raw(samba_dc, tmp_path)
     del ad["protection"]  # the defaults: max_failures 5
-    client = await bridge_client(make_config(ad))
+    client = await start_bridge_from(ad)
     guard = client.server.app[RUNTIME].guard
     guard.clock = guard.store.clock = wall_clock
     statuses = [await login_status(client, lockme.sam, f"Guess-{i}-x") for i in range(8)]
@@ -366,10 +332,9 @@ async def test_samba_pso_user_never_locks_with_the_default_budget(
 
 @pytest.mark.samba
 async def test_samba_failures_from_a_workstation_count_too(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
 ) -> None:
@@ -379,9 +344,7 @@ async def test_samba_failures_from_a_workstation_count_too(
     for attempt in range(2):  # a workstation, straight to the DC
         samba_dc.simple_bind_result(lockme.upn, f"Typed-On-A-Desk-{attempt}")
     assert bad_password_count(samba_dc, lockme.dn) == 2
-    client = await ad_client(
-        samba_dc, tmp_path, make_config, bridge_client, protection={"max_failures": 10}
-    )
+    client = await ad_client(start_bridge_from, samba_dc, tmp_path, protection={"max_failures": 10})
     statuses = [await login_status(client, lockme.sam, f"Guess-{i}-x") for i in range(6)]
     assert statuses == [403] * 6
     assert bad_password_count(samba_dc, lockme.dn) == ad_people.LOCKME_THRESHOLD - 1
@@ -397,10 +360,9 @@ async def test_samba_failures_from_a_workstation_count_too(
 
 @pytest.mark.samba
 async def test_samba_window_slides_and_is_never_shorter_than_the_domains(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
     wall_clock: FakeClock,
@@ -409,10 +371,9 @@ async def test_samba_window_slides_and_is_never_shorter_than_the_domains(
     4+ seconds apart: the DC saw 6 bad passwords and locked. Now the account's window
     is at least the PSO's observation window (30 min): the DC sees 2."""
     client = await ad_client(
+        start_bridge_from,
         samba_dc,
         tmp_path,
-        make_config,
-        bridge_client,
         wall_clock,
         protection={"max_failures": 2, "failure_window": "4s"},
     )
@@ -427,17 +388,16 @@ async def test_samba_window_slides_and_is_never_shorter_than_the_domains(
 
 @pytest.mark.samba
 async def test_samba_same_wrong_password_through_every_form_costs_one(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
 ) -> None:
     """A stale password typed every way costs the account one bad attempt; the HMAC key
     that remembers it is a file (beside the config here), not the process's."""
     forms = [lockme.sam, f"{ad_people.NETBIOS_DOMAIN}\\{lockme.sam}", lockme.upn]
-    client = await ad_client(samba_dc, tmp_path, make_config, bridge_client)
+    client = await ad_client(start_bridge_from, samba_dc, tmp_path)
     for _ in range(5):
         for form in forms:
             assert await login_status(client, form, "Old-Saved-Password-1") == 403
@@ -449,10 +409,9 @@ async def test_samba_same_wrong_password_through_every_form_costs_one(
 
 @pytest.mark.samba
 async def test_samba_unreadable_pso_is_guarded_as_the_strictest(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
 ) -> None:
@@ -464,13 +423,13 @@ async def test_samba_unreadable_pso_is_guarded_as_the_strictest(
         "bind_dn": bob.dn,
         "bind_password_file": write_secret(tmp_path, "bob-password", bob.password),
     }
-    first = await ad_client(samba_dc, tmp_path, make_config, bridge_client, directory=directory)
+    first = await ad_client(start_bridge_from, samba_dc, tmp_path, directory=directory)
     for i in range(4):
         assert await login_status(first, lockme.sam, f"Guess-{i}-x") == 403
     assert bad_password_count(samba_dc, lockme.dn) == 1
     warned = [e for e in log_events(log_stream) if e["event"] == "lockout_policy_unreadable"]
     assert [w["policy"] for w in warned] == [f"CN=PSO Lock Later,{ad_people.PSO_CONTAINER}"]
-    second = await ad_client(samba_dc, tmp_path, make_config, bridge_client, directory=directory)
+    second = await ad_client(start_bridge_from, samba_dc, tmp_path, directory=directory)
     assert await login_status(second, lockme.sam, lockme.password) == 403
     assert login_reasons(log_stream, lockme.sam)[-1] == "soft_locked"
     assert bad_password_count(samba_dc, lockme.dn) == 1
@@ -478,10 +437,9 @@ async def test_samba_unreadable_pso_is_guarded_as_the_strictest(
 
 @pytest.mark.samba
 async def test_samba_direct_bind_failures_count_by_the_dn(
+    start_bridge_from: StartBridgeFrom,
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
     log_stream: Any,
     lockme: ad_people.Person,
 ) -> None:
@@ -494,7 +452,7 @@ async def test_samba_direct_bind_failures_count_by_the_dn(
     }
     directory.update(bind_template="{login}", accept_domain_prefix=False)
     raw = {**raw, "directory": directory, "protection": {"max_failures": 3}}
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge_from(raw)
     forms = [lockme.upn, f"{ad_people.NETBIOS_DOMAIN}\\{lockme.sam}"]
     for form in forms:
         assert await login_status(client, form, lockme.password) == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -11,107 +10,14 @@ from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, Log
 from bridge.core.groups import GroupCache, GroupPolicy
 from bridge.core.login import LoginPolicy, LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
-from bridge.core.ports import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
+from bridge.core.ports import Directory, UserEntry
 from bridge.core.typed_login import LoginRules
 from bridge.core.usernames import Rule
 from bridge.guard import Guard, GuardLimits, MemoryStore
+from tests.harness.fakes import JANE_DN, PASSWORD, USERS, FakeDirectory
 
-JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
 MOVED_DN = "CN=Jane Doe,OU=Sales,OU=People,DC=corp,DC=example"
-USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 BANNED = "CN=Banned,OU=Groups,DC=corp,DC=example"
-PASSWORD = "Corr3ct horse!"
-
-
-class FakeDirectory:
-    """An in-memory directory that counts what it is asked, AD-like in its answers."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, UserEntry] = {}
-        self.passwords: dict[str, str] = {}
-        self.memberships: dict[str, set[str]] = {}
-        self.find_calls: list[str] = []
-        self.bind_calls: list[tuple[str, str]] = []
-        self.group_calls = 0
-        self.holder_calls: list[str] = []
-        self.down: DirectoryUnavailable | None = None
-        self.find_error: LoginRejected | None = None
-        self.bind_error: LoginRejected | DirectoryUnavailable | None = None
-        #: what the directory says of every account's lockout (None: it has no rule)
-        self.lockout_state: AccountLockout | None = None
-        self.lockout_calls: list[str] = []
-
-    def add(
-        self,
-        login: str,
-        dn: str,
-        password: str,
-        attributes: Mapping[str, tuple[str, ...]] | None = None,
-        groups: set[str] | None = None,
-    ) -> None:
-        attrs = attributes if attributes is not None else {"ipPhone": ("101",)}
-        self.entries[login.casefold()] = UserEntry(dn, dict(attrs), server="ldaps://dc1")
-        self.passwords[dn] = password
-        self.memberships[dn] = groups if groups is not None else {USERS}
-
-    def move(self, login: str, new_dn: str) -> None:
-        entry = self.entries[login.casefold()]
-        self.passwords[new_dn] = self.passwords.pop(entry.dn)
-        self.memberships[new_dn] = self.memberships.pop(entry.dn)
-        self.entries[login.casefold()] = replace(entry, dn=new_dn)
-
-    @property
-    def calls(self) -> int:
-        return len(self.find_calls) + len(self.bind_calls) + self.group_calls
-
-    async def find(self, login: str) -> UserEntry | None:
-        self.find_calls.append(login)
-        if self.down is not None:
-            raise self.down
-        if self.find_error is not None:
-            raise self.find_error
-        return self.entries.get(login.casefold())
-
-    async def authenticate(self, user: UserEntry, password: str) -> UserEntry:
-        self.bind_calls.append((user.dn, password))
-        if self.down is not None:
-            raise self.down
-        if self.bind_error is not None:
-            raise self.bind_error
-        if self.passwords.get(user.dn) != password:  # unknown DN too: AD answers 52e
-            raise LoginRejected(Reason.BAD_PASSWORD, "data 52e")
-        return user
-
-    async def groups(self, user: UserEntry) -> frozenset[str]:
-        self.group_calls += 1
-        if self.down is not None:
-            raise self.down
-        return frozenset(self.memberships.get(user.dn, set()))
-
-    async def holders_of(self, value: str) -> tuple[str, ...]:
-        """Entries holding ``value`` in ipPhone/otherIpPhone, like the LDAP search."""
-        self.holder_calls.append(value)
-        if self.down is not None:
-            raise self.down
-        found = {  # one entry may be filed under several logins
-            entry.dn: None
-            for entry in self.entries.values()
-            if any(value in entry.attributes.get(a, ()) for a in ("ipPhone", "otherIpPhone"))
-        }
-        return tuple(found)[:2]
-
-    async def check(self) -> Readiness:
-        return Readiness("ldaps://dc1")
-
-    async def lockout(self, user: UserEntry, counters: str) -> AccountLockout | None:
-        self.lockout_calls.append(counters)
-        return self.lockout_state
-
-    async def lockout_policies(self) -> list[LockoutPolicy]:
-        return [self.lockout_state.policy] if self.lockout_state else []
-
-    async def close(self) -> None:
-        return None
 
 
 def make_service(

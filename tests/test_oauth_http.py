@@ -25,10 +25,11 @@ from bridge.client_auth.keys import KeySet, load_signing_material
 from bridge.client_auth.tokens import TokenService
 from bridge.config import Config
 from bridge.web.keys import RUNTIME
-from tests.client_credentials import CLIENT_SECRET, key_material, oauth2_section
-from tests.conftest import log_events, openldap_raw, write_secret
 from tests.harness import openldap_people as people
+from tests.harness.client_credentials import CLIENT_SECRET, key_material
 from tests.harness.clock import FakeClock
+from tests.harness.configs import oauth2_section, openldap_raw, write_secret
+from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config
-from tests.auth_client import AUTH, DENIED, login
-from tests.conftest import CLIENT_PASSWORD, log_events, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH, DENIED, login
+from tests.harness.client_credentials import CLIENT_PASSWORD
+from tests.harness.configs import openldap_raw
+from tests.harness.in_process import StartBridge
+from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap
@@ -25,10 +26,8 @@ def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> Any:
-    return await bridge_client(make_config(raw))
+async def client(start_bridge: StartBridge) -> Any:
+    return await start_bridge()
 
 
 async def test_correct_password_answers_usernames_in_template(client: Any) -> None:
@@ -90,11 +89,9 @@ async def test_metacharacter_logins_only_match_themselves(client: Any) -> None:
 
 
 async def test_several_matches_are_a_denial_not_a_guess(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    client = await bridge_client(
-        make_config(raw, directory={**raw["directory"], "accept_mail": True})
-    )
+    client = await start_bridge(directory={"accept_mail": True})
     twin = people.PEOPLE["twin1"]
     status, _ = await login(client, twin.mail, twin.password)
     assert status == 403
@@ -160,10 +157,8 @@ async def test_other_methods_and_paths(client: Any) -> None:
     assert response.status == 404
 
 
-async def test_configured_field_names(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
-    client = await bridge_client(make_config(raw, request={"username_field": "email"}))
+async def test_configured_field_names(start_bridge: StartBridge) -> None:
+    client = await start_bridge(request={"username_field": "email"})
     jane = people.PEOPLE["jdoe"]
     response = await client.post(
         "/auth", json={"email": "jdoe", "password": jane.password}, headers={"Authorization": AUTH}
@@ -171,16 +166,14 @@ async def test_configured_field_names(
     assert response.status == 200
 
 
-async def test_groups_allow_nested_and_deny(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
-) -> None:
+async def test_groups_allow_nested_and_deny(start_bridge: StartBridge, log_stream: Any) -> None:
     groups = {
         "allow": [people.GROUP_DNS[people.ALLOWED_GROUP].upper()],
         "deny": [people.GROUP_DNS[people.DENIED_GROUP]],
         "nested": True,
         "strategy": "member_search",
     }
-    client = await bridge_client(make_config(raw, groups=groups))
+    client = await start_bridge(groups=groups)
     outcomes = {}
     for person in people.PEOPLE.values():
         if (
@@ -206,9 +199,9 @@ async def test_groups_allow_nested_and_deny(
 
 
 async def test_directory_down_is_503_then_recovers(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, slapd: SlapdServer
+    start_bridge: StartBridge, slapd: SlapdServer
 ) -> None:
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge()
     jane = people.PEOPLE["jdoe"]
     assert (await login(client, "jdoe", jane.password))[0] == 200
     slapd.stop()
@@ -244,11 +237,8 @@ async def test_no_password_ever_reaches_the_log(client: Any, log_stream: Any) ->
         assert password not in text, password
 
 
-async def test_a_trickling_body_gets_408_at_the_deadline(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any
-) -> None:
-    config = make_config(raw, server={**raw["server"], "request_deadline": "1s"})
-    client = await bridge_client(config)
+async def test_a_trickling_body_gets_408_at_the_deadline(start_bridge: StartBridge) -> None:
+    client = await start_bridge(server={"request_deadline": "1s"})
     reader, writer = await asyncio.open_connection(client.host, client.port)
     head = (
         "POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -277,10 +267,9 @@ async def test_password_policy_states_deny_with_their_reason(
 
 
 async def test_a_client_outside_allowed_clients_gets_403_for_anything(
-    raw: dict[str, Any], make_config: Callable[..., Config], bridge_client: Any, log_stream: Any
+    start_bridge: StartBridge, log_stream: Any
 ) -> None:
-    config = make_config(raw, server={**raw["server"], "allowed_clients": ["10.0.0.0/8"]})
-    client = await bridge_client(config)
+    client = await start_bridge(server={"allowed_clients": ["10.0.0.0/8"]})
     jane = people.PEOPLE["jdoe"]
     assert await login(client, "jdoe", jane.password) == (403, DENIED)
     for method, path in (("GET", "/auth"), ("POST", "/nope"), ("POST", "/oauth/token")):

@@ -5,7 +5,6 @@ and the counters that must survive a reload.
 from __future__ import annotations
 
 import base64
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ from bridge.config import Config, load
 from bridge.process.runtime import Runtime
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
-from tests.bridge_process import write_config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, deep_merge, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.bridge_process import write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.configs import deep_merge, openldap_raw
+from tests.harness.loopback import free_port
 from tests.harness.slapd import SlapdServer
 
 pytestmark = pytest.mark.openldap
@@ -77,12 +78,6 @@ async def start(tmp_path: Path) -> AsyncIterator[Callable[[dict[str, Any]], Any]
         await bridge.main.close()
         await bridge.ops.close()
         await bridge.runtime.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_healthz_and_readyz_with_the_directory_up(start: Any, raw: dict[str, Any]) -> None:

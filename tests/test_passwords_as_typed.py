@@ -21,17 +21,26 @@ from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import Config
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import as_typed, hash_password, verify_password
 from bridge.web.keys import RUNTIME
-from tests.auth_client import AUTH, DENIED, audit, audit_events, directory_of, expected_body, login
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, ad_raw, openldap_raw, write_secret
 from tests.harness import ad_people
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import (
+    AUTH,
+    DENIED,
+    audit,
+    audit_events,
+    directory_of,
+    expected_body,
+    login,
+)
+from tests.harness.bridge_process import run_command, write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.configs import ad_raw, openldap_raw, write_secret
+from tests.harness.in_process import StartBridgeFrom
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
-from tests.test_cli import run, to_toml
 
 NBSP = "\u00a0"
 #: Wrong passwords a client may send: none may ever be answered with a 5xx.
@@ -123,11 +132,11 @@ def test_as_typed_is_utf8_without_any_preparation() -> None:
 
 @pytest.fixture
 async def samba_client(
-    samba_dc: SambaDC, tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    samba_dc: SambaDC, tmp_path: Path, start_bridge_from: StartBridgeFrom
 ) -> Any:
     # room for every odd wrong password to reach the DC (the domain itself never locks)
     raw = ad_raw(samba_dc, tmp_path)
-    return await bridge_client(make_config(raw, protection={"max_failures": 50}))
+    return await start_bridge_from(raw, protection={"max_failures": 50})
 
 
 @pytest.mark.samba
@@ -150,8 +159,7 @@ async def test_samba_user_logs_in_with_the_password_as_typed(
 async def test_samba_service_account_password_goes_as_the_file_holds_it(
     samba_dc: SambaDC,
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    start_bridge_from: StartBridgeFrom,
     account: ad_people.Person,
 ) -> None:
     """Any AD user may search, so an odd-password user stands in for the service account:
@@ -161,12 +169,12 @@ async def test_samba_service_account_password_goes_as_the_file_holds_it(
     raw["directory"]["bind_password_file"] = write_secret(
         tmp_path, "odd-bind-password", account.password
     )
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge_from(raw)
     bob = ad_people.BOB
     assert await login(client, bob.sam, bob.password) == (200, expected_body(bob))
-    (tmp_path / "bridge.toml").write_text(to_toml(raw), encoding="utf-8")
+    config_path = write_config(tmp_path / "bridge.toml", raw)
     checked = await asyncio.to_thread(
-        run, "--config", str(tmp_path / "bridge.toml"), "check-config", "--connect"
+        run_command, "--config", str(config_path), "check-config", "--connect"
     )
     assert f"bind: service account {account.dn} OK" in checked.stdout, checked.stdout
     assert "service account bind failed" not in checked.stdout
@@ -222,10 +230,10 @@ async def test_samba_no_password_is_a_5xx(samba_client: Any, password: str) -> N
 
 @pytest.fixture
 async def slapd_client(
-    slapd: SlapdServer, tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    slapd: SlapdServer, tmp_path: Path, start_bridge_from: StartBridgeFrom
 ) -> Any:
     raw = openldap_raw(slapd, tmp_path)
-    return await bridge_client(make_config(raw, protection={"max_failures": 50}))
+    return await start_bridge_from(raw, protection={"max_failures": 50})
 
 
 @pytest.mark.openldap
@@ -287,9 +295,7 @@ FILE_USERS = dict(people.ODD_PASSWORDS)
 
 
 @pytest.fixture
-async def file_client(
-    tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
-) -> Any:
+async def file_client(tmp_path: Path, start_bridge_from: StartBridgeFrom) -> Any:
     tables = [
         f'[[users]]\nlogin = "{name}"\npassword_hash = "{_CHEAP.hash(as_typed(password) or b"")}"\n'
         f'telephoneNumber = ["{100 + index}"]\n'
@@ -306,7 +312,7 @@ async def file_client(
         "usernames": [{"attribute": "telephoneNumber"}],
         "protection": {"max_failures": 50},
     }
-    return await bridge_client(make_config(raw))
+    return await start_bridge_from(raw)
 
 
 def _verifications(client: Any) -> int:

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from bridge.process import systemd
+from tests.harness.clock import FakeClock, SteppedSleep
 
-# Watchdog period for the loop tests: 100 ms, so pings every 50 ms.
+# Watchdog period for the loop tests: 100 ms, so pings every 50 ms. The loop's sleeps
+# are stepped by the tests (SteppedSleep); only a hanging check's cut-off and the
+# blocked-loop test spend this much real time.
 SHORT_WATCHDOG_USEC = 100_000
 PING_INTERVAL = SHORT_WATCHDOG_USEC / 2 / 1_000_000
 
@@ -219,23 +222,42 @@ async def test_watchdog_loop_returns_when_not_armed() -> None:
 
 async def test_watchdog_loop_pings_only_while_healthy(short_watchdog: socket.socket) -> None:
     is_healthy = True
-    task = asyncio.create_task(systemd.watchdog_loop(lambda: is_healthy))
+    sleep = SteppedSleep()
+    task = asyncio.create_task(systemd.watchdog_loop(lambda: is_healthy, sleep=sleep))
 
-    await asyncio.sleep(PING_INTERVAL * 6)
-    pings = _drain(short_watchdog)
-    assert set(pings) == {"WATCHDOG=1"}
-    assert 3 <= len(pings) <= 8
+    await sleep.until_asleep()  # the first check runs before the first sleep
+    await sleep.wake(5)
+    assert _drain(short_watchdog) == ["WATCHDOG=1"] * 6
 
     is_healthy = False
-    await asyncio.sleep(PING_INTERVAL * 1.5)  # let a ping already in flight land
-    _drain(short_watchdog)
-    await asyncio.sleep(PING_INTERVAL * 6)
+    await sleep.wake(6)
     assert _drain(short_watchdog) == []
 
     is_healthy = True
-    await asyncio.sleep(PING_INTERVAL * 3)
-    assert "WATCHDOG=1" in _drain(short_watchdog)
+    await sleep.wake()
+    assert _drain(short_watchdog) == ["WATCHDOG=1"]
     await _cancel(task)
+
+
+async def test_watchdog_loop_keeps_its_period_when_a_check_takes_time(
+    short_watchdog: socket.socket,
+) -> None:
+    """The time a check took comes off the next sleep; a check longer than the period, all."""
+    clock = FakeClock(0.0)
+    check_takes = [0.0, 0.02, PING_INTERVAL * 2]
+
+    def healthy() -> bool:
+        clock.advance(check_takes.pop(0) if check_takes else 0.0)
+        return True
+
+    sleep = SteppedSleep(clock)
+    task = asyncio.create_task(systemd.watchdog_loop(healthy, sleep=sleep, clock=clock))
+    await sleep.until_asleep()
+    await sleep.wake(3)
+    await _cancel(task)
+    expected = [PING_INTERVAL, PING_INTERVAL - 0.02, 0.0, PING_INTERVAL]
+    assert sleep.requested == pytest.approx(expected)
+    assert _drain(short_watchdog) == ["WATCHDOG=1"] * 4
 
 
 async def test_watchdog_loop_awaits_async_health_check(short_watchdog: socket.socket) -> None:
@@ -247,35 +269,45 @@ async def test_watchdog_loop_awaits_async_health_check(short_watchdog: socket.so
         await asyncio.sleep(0)
         return True
 
-    task = asyncio.create_task(systemd.watchdog_loop(healthy))
-    await asyncio.sleep(PING_INTERVAL * 4)
+    sleep = SteppedSleep()
+    task = asyncio.create_task(systemd.watchdog_loop(healthy, sleep=sleep))
+    await sleep.until_asleep()
+    await sleep.wake(2)
     await _cancel(task)
-    pings = _drain(short_watchdog)
-    assert len(pings) >= 2
-    assert set(pings) == {"WATCHDOG=1"}
-    assert checks >= len(pings)
+    assert _drain(short_watchdog) == ["WATCHDOG=1"] * 3
+    assert checks == 3
 
 
 async def test_failing_health_check_stops_pings(short_watchdog: socket.socket) -> None:
+    checks = 0
+
     def healthy() -> bool:
+        nonlocal checks
+        checks += 1
         raise RuntimeError("event loop state is corrupt")
 
-    task = asyncio.create_task(systemd.watchdog_loop(healthy))
-    await asyncio.sleep(PING_INTERVAL * 4)
+    sleep = SteppedSleep()
+    task = asyncio.create_task(systemd.watchdog_loop(healthy, sleep=sleep))
+    await sleep.until_asleep()
+    await sleep.wake(3)
     assert not task.done(), "the loop must survive a raising check and keep evaluating it"
+    assert checks == 4
     await _cancel(task)
     assert _drain(short_watchdog) == []
 
 
 async def test_hanging_health_check_stops_pings(short_watchdog: socket.socket) -> None:
+    """The hang is cut off after one period of real time; then the loop sleeps, unpinged."""
     release = asyncio.Event()
 
     async def healthy() -> bool:
         await release.wait()
         return True
 
-    task = asyncio.create_task(systemd.watchdog_loop(healthy))
-    await asyncio.sleep(PING_INTERVAL * 4)
+    sleep = SteppedSleep()
+    task = asyncio.create_task(systemd.watchdog_loop(healthy, sleep=sleep))
+    await sleep.until_asleep()
+    await sleep.wake()
     assert _drain(short_watchdog) == []
     await _cancel(task)
 

@@ -22,7 +22,7 @@ from bridge.config.secret_files import MAX_SECRET_BYTES, SecretFileRefused, read
 from bridge.core.errors import ConfigError
 from bridge.process.tls import checked_tls_context, sealed_memory_file
 from bridge.process.wiring import build_client_auth
-from tests.client_credentials import key_material
+from tests.harness.client_credentials import key_material
 from tests.harness.tls import CA, make_ca
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,10 @@ import aiohttp
 import pytest
 from cryptography import x509
 
-from tests.bridge_process import BridgeProcess, write_config
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, deep_merge, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.bridge_process import BridgeProcess, write_config
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.configs import deep_merge, openldap_raw
 from tests.harness.slapd import SlapdServer
 from tests.harness.tls import make_ca
 

@@ -26,6 +26,7 @@ from bridge.client_auth.keys import (
 )
 from bridge.client_auth.tokens import InvalidToken, TokenService
 from bridge.config import ClientAuthSettings
+from tests.harness.clock import FakeClock
 
 ISSUER = "https://bridge.corp.example"
 AUDIENCE = "https://bridge.corp.example/auth"
@@ -33,14 +34,6 @@ T0 = 1_700_000_000.0
 TTL = 3600
 LEEWAY = 30
 ALGORITHMS = ["HS256", "RS256", "ES256", "EdDSA"]
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _pem(key: Any) -> bytes:
@@ -94,7 +87,7 @@ _SHARED_KEYS = _shared_keys()
 def service(keys: KeySet, clock: Callable[[], float] | None = None, **kwargs: Any) -> TokenService:
     options: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "ttl": TTL}
     options.update(kwargs)
-    return TokenService(keys, leeway=LEEWAY, clock=clock or FakeClock(), **options)
+    return TokenService(keys, leeway=LEEWAY, clock=clock or FakeClock(T0), **options)
 
 
 def b64url(data: bytes) -> str:

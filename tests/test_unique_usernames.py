@@ -1,6 +1,6 @@
 """A username two entries hold is handed to neither; the cache never helps a forger.
 
-Pure logic over the fake directory of test_login_core and a fake clock; the same
+Pure logic over the suite's fake directory (tests/harness/fakes.py) and a fake clock; the same
 rules against real Samba and slapd are in test_duplicate_usernames.
 """
 
@@ -17,26 +17,19 @@ from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import DUPLICATE, NOT_FOUND, OTHER_HOLDER, UniqueUsernames
 from bridge.core.usernames import Rule
 from bridge.guard import Guard, GuardLimits, MemoryStore
-from tests.test_login_core import JANE_DN, PASSWORD, FakeDirectory
+from tests.harness.clock import FakeClock
+from tests.harness.fakes import JANE_DN, PASSWORD, FakeDirectory
 
 MALLORY_DN = "CN=Mallory,OU=People,DC=corp,DC=example"
 TTL = 300.0
 RULES = (Rule("ipPhone"), Rule("otherIpPhone"))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Setup:
     """Jane owns 101 and 102; Mallory owns 666 and can write his own otherIpPhone."""
 
     def __init__(self, ttl: float = TTL, rules: tuple[Rule, ...] = RULES) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock(1000.0)
         self.directory = FakeDirectory()
         self.directory.add(
             "jane", JANE_DN, PASSWORD, {"ipPhone": ("101",), "otherIpPhone": ("102",)}

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.bridge_process import BridgeProcess, write_config
-from tests.test_connections import ALICE, ALICE_NUMBERS, file_raw, login
+from tests.harness.bridge_process import BridgeProcess, write_config
+from tests.harness.demo_users import ALICE, ALICE_NUMBERS, file_raw, login
 
 pytestmark = pytest.mark.slow
 

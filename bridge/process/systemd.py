@@ -158,7 +158,12 @@ async def _is_healthy(healthy: Callable[[], bool | Awaitable[bool]], limit: floa
         return False
 
 
-async def watchdog_loop(healthy: Callable[[], bool | Awaitable[bool]]) -> None:
+async def watchdog_loop(
+    healthy: Callable[[], bool | Awaitable[bool]],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] | None = None,
+) -> None:
     """Ping the systemd watchdog for as long as the service is healthy.
 
     Returns at once when no watchdog is armed; otherwise runs until cancelled.
@@ -167,13 +172,16 @@ async def watchdog_loop(healthy: Callable[[], bool | Awaitable[bool]]) -> None:
     loop and the process work), not readiness: a directory outage is answered
     with 503 and must not turn into a restart loop. Because the pings come from
     the event loop itself, a loop blocked by synchronous code also stops them.
+
+    ``sleep`` and ``clock`` (default: the running loop's time) are parameters so
+    that a test can step the loop one ping interval at a time and count exactly.
     """
     interval = watchdog_interval()
     if interval is None:
         return
-    loop = asyncio.get_running_loop()
+    now = clock if clock is not None else asyncio.get_running_loop().time
     while True:
-        started = loop.time()
+        started = now()
         if await _is_healthy(healthy, interval):
             watchdog_ping()
-        await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        await sleep(max(0.0, started + interval - now()))

@@ -16,19 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.harness.loopback import free_port
+
 REDIS_SERVER = "redis-server"
 PASSWORD = "redis-password-for-tests-0123456789"
 
 
 class RedisError(RuntimeError):
     """The server could not be started or stopped."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:

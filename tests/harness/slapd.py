@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from .loopback import free_port
 from .openldap_people import (
     BASE_DN,
     DEFAULT_POLICY_DN,
@@ -128,14 +129,6 @@ class OpCounts:
     connections: int
     binds: int
     searches: int
-
-
-def _free_port() -> int:
-    """A port that was free a moment ago; start() retries if another process takes it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers_ldap(port: int, timeout: float) -> bool:
@@ -395,7 +388,7 @@ class SlapdServer:
     def _launch_on_free_port(self, attempts: int = 3) -> None:
         """Another process may grab the port between probe and bind: try a few."""
         for attempt in range(attempts):
-            self._port = _free_port()
+            self._port = free_port()
             try:
                 self._launch()
             except SlapdError:

@@ -7,7 +7,8 @@ from typing import Any
 
 from bridge.directory.ldap.directory import LdapDirectory
 from bridge.web.keys import RUNTIME
-from tests.conftest import CLIENT_PASSWORD, CLIENT_USER, log_events
+from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
+from tests.harness.logs import log_events
 
 AUTH = "Basic " + base64.b64encode(f"{CLIENT_USER}:{CLIENT_PASSWORD}".encode()).decode()
 DENIED = {"error": "access_denied"}

@@ -5,6 +5,8 @@ for them drive one: listeners on port 0 (the kernel picks free ports, no race), 
 bound addresses read back from the ``listening`` log event, start-up finished when
 ``/healthz`` answers on the ops listener. stdout (JSON log lines) and stderr are
 captured by reader threads and kept in a file beside the config for post-mortems.
+The one-shot commands (``check-config``, ``test-login``, ...) run to their end with
+:func:`run_command`; :func:`write_config` writes the TOML both read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
 
 
@@ -70,6 +72,19 @@ def write_config(path: Path, document: Mapping[str, Any]) -> Path:
     partial.chmod(0o600)
     partial.replace(path)
     return path
+
+
+def run_command(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """One ``python -m bridge ...`` command to its end, output captured, exit code kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
 
 
 class BridgeProcess:

@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.auth_client import AUTH
-from tests.conftest import deep_merge, openldap_raw
 from tests.harness import openldap_people as people
+from tests.harness.auth_client import AUTH
+from tests.harness.configs import deep_merge, openldap_raw
 from tests.harness.slapd import SlapdServer
 
 

@@ -1,16 +1,19 @@
-"""Ringotel's own credentials for tests: the client secret, a bearer token, signing keys."""
+"""What Ringotel presents to the bridge in tests: Basic user and password, the OAuth2
+client secret, a bearer token, signing keys.
+
+Values only; the ``[client_auth]`` sections that carry them into a config document
+are built in :mod:`tests.harness.configs`.
+"""
 
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.conftest import write_secret
-
+CLIENT_USER = "ringotel"
+CLIENT_PASSWORD = "client-secret-for-tests-0123456789"
 CLIENT_SECRET = "oauth-client-secret: test only, 0123456789!"
 BEARER_TOKEN = "static-bearer-token-for-tests-0123456789"
 
@@ -35,15 +38,3 @@ def key_material(algorithm: str) -> bytes:
     if algorithm == "HS256":
         return secrets.token_urlsafe(48).encode()
     return private_key_pem(algorithm)
-
-
-def oauth2_section(
-    directory: Path, algorithm: str, key_name: str = "signing-key"
-) -> dict[str, Any]:
-    """``[client_auth]`` for oauth2 mode with a fresh key and the test client secret."""
-    return {
-        "mode": "oauth2",
-        "client_secret_file": write_secret(directory, "client-secret", CLIENT_SECRET.encode()),
-        "signing_algorithm": algorithm,
-        "signing_key_file": write_secret(directory, key_name, key_material(algorithm)),
-    }

@@ -1,0 +1,119 @@
+"""Config documents for the suite's private servers, with secrets in files as production has.
+
+A document is the plain mapping a TOML file would parse to; tests change it with
+:func:`deep_merge` and load it with ``bridge.config.from_mapping`` (the ``make_config``
+fixture) or write it out for a real process (:mod:`tests.harness.bridge_process`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.harness import ad_people
+from tests.harness import openldap_people as people
+from tests.harness.client_credentials import (
+    CLIENT_PASSWORD,
+    CLIENT_SECRET,
+    CLIENT_USER,
+    key_material,
+)
+from tests.harness.samba import SambaDC
+from tests.harness.slapd import SlapdServer
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def write_secret(directory: Path, name: str, data: str | bytes) -> str:
+    """A secret file as production has it (mode 0600); returns the relative name."""
+    path = directory / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    path.chmod(0o600)
+    return name
+
+
+def without_service_account(raw: dict[str, Any], template: str) -> dict[str, Any]:
+    """The document for direct bind: no service account, the login put into ``template``."""
+    directory = {
+        k: v for k, v in raw["directory"].items() if k not in ("bind_dn", "bind_password_file")
+    }
+    return {**raw, "directory": {**directory, "bind_template": template}}
+
+
+def basic_client_auth(secret_dir: Path) -> dict[str, Any]:
+    """``[client_auth]`` for Basic with the suite's client credentials."""
+    return {
+        "mode": "basic",
+        "username": CLIENT_USER,
+        "password_file": write_secret(secret_dir, "client-password", CLIENT_PASSWORD),
+    }
+
+
+def oauth2_section(
+    directory: Path, algorithm: str, key_name: str = "signing-key"
+) -> dict[str, Any]:
+    """``[client_auth]`` for oauth2 mode with a fresh key and the test client secret."""
+    return {
+        "mode": "oauth2",
+        "client_secret_file": write_secret(directory, "client-secret", CLIENT_SECRET.encode()),
+        "signing_algorithm": algorithm,
+        "signing_key_file": write_secret(directory, key_name, key_material(algorithm)),
+    }
+
+
+def openldap_raw(server: SlapdServer | list[str], secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private slapd(s), secrets in files like production."""
+    urls = [server.url] if isinstance(server, SlapdServer) else server
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "5s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directory": {
+            "type": "ldap",
+            "flavor": "openldap",
+            "urls": urls,
+            "allow_plaintext": True,
+            "bind_dn": people.SERVICE_DN,
+            "bind_password_file": write_secret(
+                secret_dir, "bind-password", people.SERVICE_PASSWORD
+            ),
+            "base_dn": people.BASE_DN,
+            "connect_timeout": "1s",
+            "operation_timeout": "2s",
+            "server_cooldown": "1s",
+        },
+        "usernames": [{"attribute": "telephoneNumber"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private Samba DC over LDAPS with the test CA."""
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directory": {
+            "type": "ldap",
+            "flavor": "active_directory",
+            "urls": [dc.ldaps_url],
+            "ca_file": str(dc.ca_file),
+            "bind_dn": ad_people.SERVICE_ACCOUNT.dn,
+            "bind_password_file": write_secret(
+                secret_dir, "bind-password", ad_people.SERVICE_ACCOUNT.password
+            ),
+            "base_dn": ad_people.BASE_DN,
+            "connect_timeout": "3s",
+            "operation_timeout": "5s",
+        },
+        # kept below lockme's own PSO threshold of 5
+        "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
+        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
