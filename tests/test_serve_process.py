@@ -42,7 +42,14 @@ TLS1_1, TLS1_2 = ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2
 @pytest.fixture
 def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
     document = openldap_raw(slapd, tmp_path)
-    return deep_merge(document, {"server": {"ops_listen": "127.0.0.1:0", "drain_timeout": "10s"}})
+    # a paused slapd must outlast the signal handling of a loaded machine: 8 s, not 2
+    return deep_merge(
+        document,
+        {
+            "server": {"ops_listen": "127.0.0.1:0", "drain_timeout": "10s"},
+            "directory": {"operation_timeout": "8s"},
+        },
+    )
 
 
 @pytest.fixture
