@@ -10,6 +10,7 @@ bound on both listeners, per-client and total caps on the Ringotel-facing ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import ssl
 from dataclasses import dataclass
@@ -226,16 +227,24 @@ async def serve(config: Config, role: Role | None = None) -> int:
         _log.error("cannot_listen", detail=str(exc), listen=list(config.settings.server.listen))
         await server.stop()
         return EXIT_CANNOT_LISTEN
-    await server.directory_check()
+    # A SIGTERM during the start-up checks (a directory that hangs can hold them for
+    # their whole timeout) must stop the service now, not after them.
+    checks = loop.create_task(server.directory_check())
+    stop = loop.create_task(server.stop_event.wait())
+    await asyncio.wait({checks, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if not checks.done():
+        checks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checks
     watchdog: asyncio.Task[None] | None = None
-    if not server.role.is_worker:
+    if not server.role.is_worker and not server.stop_event.is_set():
         systemd.ready(f"listening on {', '.join(server.addresses)}")
         live = loop.create_task(systemd.watchdog_loop(lambda: not server.stop_event.is_set()))
         watchdog = live
     started = True
     if pending_reload:
         reload_now()
-    await server.stop_event.wait()
+    await stop
     _log.info("stopping", inflight=server.runtime.inflight)
     if watchdog is not None:
         watchdog.cancel()
