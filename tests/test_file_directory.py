@@ -65,7 +65,7 @@ def reasons(stream: Any) -> list[str]:
 def verifications(client: Any) -> int:
     directory = client.server.app[RUNTIME].service.directory
     assert isinstance(directory, FileDirectory)
-    return directory.verifications
+    return directory.stats().operations["verifications"]
 
 
 async def test_right_password_answers_usernames_any_case_and_by_mail(

@@ -11,7 +11,17 @@ from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, Log
 from bridge.core.groups import GroupCache, GroupPolicy
 from bridge.core.login import LoginPolicy, LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
-from bridge.core.ports import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
+from bridge.core.ports import (
+    AccountLockout,
+    AttributeVerdict,
+    Directory,
+    DirectoryStats,
+    Finding,
+    LockoutPolicy,
+    Probe,
+    Readiness,
+    UserEntry,
+)
 from bridge.core.typed_login import LoginRules
 from bridge.core.usernames import Rule
 from bridge.guard import Guard, GuardLimits, MemoryStore
@@ -109,6 +119,15 @@ class FakeDirectory:
 
     async def lockout_policies(self) -> list[LockoutPolicy]:
         return [self.lockout_state.policy] if self.lockout_state else []
+
+    async def username_attribute_verdicts(self) -> list[AttributeVerdict]:
+        return []
+
+    async def probe(self) -> Probe:
+        return Probe((Finding("ldaps://dc1", ("fake",)),))
+
+    def stats(self) -> DirectoryStats:
+        return DirectoryStats(operations={"finds": len(self.find_calls)})
 
     async def close(self) -> None:
         return None
