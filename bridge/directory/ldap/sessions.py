@@ -4,9 +4,9 @@ ldap3 blocks, so every operation runs in a thread pool behind an asyncio semapho
 the event loop never waits on a socket. An operation is a function of a connection
 and its server; ``as_service`` runs it on the first server that answers, on one of
 that server's service-account connections, ``as_user_bind`` on a connection kept for
-user binds. Both go through ``on_any``, the one place that meets the deadline, the
-failover and the translation of what ldap3 raises: above this module the directory
-sees only ``DirectoryUnavailable`` (and ``DirectoryMisconfigured``) for a failure.
+user binds. Everything goes through ``run``, the one place that meets the deadline
+and translates what ldap3 raises, so above this module a failure is only ever
+``DirectoryUnavailable`` (or ``DirectoryMisconfigured``); ``on_any`` adds failover.
 
 The service-account reads of ``read`` and ``search`` serve the lockout reader and the
 start-up checks; ``stats`` is what the ops endpoint scrapes.
@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
 from typing import Literal, TypeVar
 
 import ldap3
@@ -46,28 +45,29 @@ OperationObserver = Callable[[str, str, float, str], None]
 Scope = Literal["BASE", "LEVEL", "SUBTREE"]
 
 
-@dataclass
 class OpCounter:
-    """LDAP operations done, by kind; reported by ``Sessions.stats``."""
+    """LDAP operations done, by kind; reported by ``Sessions.stats``.
 
-    binds: int = 0
-    searches: int = 0
-    #: group resolutions that reached the directory (one per uncached login)
-    group_lookups: int = 0
-    #: searches done for them (pages included): zero more on a group-cache hit
-    group_searches: int = 0
-    #: searches for the holders of a username value (the duplicate check)
-    username_searches: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    ``binds``, ``searches`` (every one, pages included); ``group_lookups``: group
+    resolutions that reached the directory (one per uncached login), ``group_searches``:
+    the searches done for them (zero more on a group-cache hit); ``username_searches``:
+    searches for the holders of a username value (the duplicate check).
+    """
+
+    KINDS = ("binds", "searches", "group_lookups", "group_searches", "username_searches")
+
+    def __init__(self) -> None:
+        self._counts = dict.fromkeys(self.KINDS, 0)
+        self._lock = threading.Lock()  # incremented from the directory threads
 
     def add(self, *kinds: str) -> None:
-        with self._lock:  # incremented from the directory threads
+        with self._lock:
             for kind in kinds:
-                setattr(self, kind, getattr(self, kind) + 1)
+                self._counts[kind] += 1
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
+            return dict(self._counts)
 
 
 class Sessions:
