@@ -123,7 +123,6 @@ def lockout_counters(attributes: Attributes, policy: LockoutPolicy, now: float) 
 
 
 LOCKOUT = LockoutFlavor(
-    "active_directory",
     entry_attributes=(
         "badPwdCount",
         "badPasswordTime",

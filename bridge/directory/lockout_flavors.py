@@ -38,7 +38,6 @@ class Counters:
 class LockoutFlavor:
     """How one directory kind stores lockout state: data and two parsers."""
 
-    name: str
     #: read with the user (and when re-reading the counters)
     entry_attributes: tuple[str, ...]
     #: the entry's own policy DN (absent: the default policy applies)

@@ -111,7 +111,6 @@ def lockout_counters(attributes: Attributes, policy: LockoutPolicy, now: float) 
 
 
 LOCKOUT = LockoutFlavor(
-    "ppolicy",
     entry_attributes=("pwdFailureTime", "pwdAccountLockedTime", "pwdPolicySubentry"),
     entry_policy_attribute="pwdPolicySubentry",
     policy_attributes=("pwdMaxFailure", "pwdFailureCountInterval", "pwdLockout"),

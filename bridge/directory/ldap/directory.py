@@ -68,7 +68,7 @@ class LdapDirectory:
             else None
         )
         #: read with every user: configured ones, and what the preset needs to judge it
-        self._attributes = list(
+        self._attributes = tuple(
             dict.fromkeys(
                 [
                     *options.attributes,

@@ -70,7 +70,7 @@ class LdapLockout:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._reads = reads
-        self.flavor = flavor
+        self._flavor = flavor
         self._base_dn = base_dn
         self._default_policy_dn = default_policy_dn
         self._clock = clock
@@ -85,7 +85,7 @@ class LdapLockout:
         ``entry``: the counters the entry was just searched with, unless the PDC is
         another server, then read there; ``read``: read them now.
         """
-        policy = await self.policy(self.flavor.policy_dn(user.attributes))
+        policy = await self.policy(self._flavor.policy_dn(user.attributes))
         if policy is None:
             return None
         if counters == "none" or policy.threshold == 0:
@@ -99,7 +99,7 @@ class LdapLockout:
     def _account(
         self, policy: LockoutPolicy, attributes: Attributes, server: str | None
     ) -> AccountLockout:
-        counters = self.flavor.counters(attributes, policy, self._clock())
+        counters = self._flavor.counters(attributes, policy, self._clock())
         return AccountLockout(
             policy, counters.failures, counters.last_failure, counters.locked, server
         )
@@ -107,7 +107,7 @@ class LdapLockout:
     async def _read_counters(
         self, dn: str, pdc: ServerState | None
     ) -> tuple[dict[str, tuple[str, ...]], str | None]:
-        attributes = self.flavor.entry_attributes
+        attributes = self._flavor.entry_attributes
         if pdc is not None:
             try:
                 found = await self._reads.read(dn, attributes, server=pdc)
@@ -136,11 +136,11 @@ class LdapLockout:
             default = await self._default_dn()
             if default is None:
                 return None
-            found = await self._reads.read(default, self.flavor.policy_attributes)
+            found = await self._reads.read(default, self._flavor.policy_attributes)
             source = f"the default policy {default}"
-            return self.flavor.policy(source, found.attributes) if found else None
-        found = await self._reads.read(dn, self.flavor.policy_attributes)
-        policy = self.flavor.policy(f"the policy {dn}", found.attributes) if found else None
+            return self._flavor.policy(source, found.attributes) if found else None
+        found = await self._reads.read(dn, self._flavor.policy_attributes)
+        policy = self._flavor.policy(f"the policy {dn}", found.attributes) if found else None
         if policy is not None and policy.threshold is not None:
             return policy
         # A policy applies, but the service account may not read it (AD's default ACL
@@ -151,7 +151,7 @@ class LdapLockout:
         return LockoutPolicy(None, max(windows, default=None), f"{dn} (unreadable)")
 
     async def _default_dn(self) -> str | None:
-        if self.flavor.default_policy_at_domain_root:
+        if self._flavor.default_policy_at_domain_root:
             return await self.domain_root()
         return self._default_policy_dn
 
@@ -173,7 +173,7 @@ class LdapLockout:
         default = await self.policy(None)
         if default is not None:
             found.append(default)
-        flavor = self.flavor
+        flavor = self._flavor
         base: str | None = self._base_dn
         if flavor.policy_container is not None:
             root = await self.domain_root()
@@ -189,7 +189,7 @@ class LdapLockout:
     # -- the PDC emulator ---------------------------------------------------------
     async def counters_note(self) -> str | None:
         """Where the counters are read, for check-config (None: on the entry, as found)."""
-        if not self.flavor.pdc_emulator:
+        if not self._flavor.pdc_emulator:
             return None
         pdc = await self.pdc()
         where = pdc.name if pdc else "unknown (counters are read on the configured servers)"
@@ -199,7 +199,7 @@ class LdapLockout:
         """The domain's PDC emulator (AD only): one of the configured servers when its
         RootDSE names the role owner, else the owner's dNSHostName on the same scheme
         and port. None when unknown; looked up again after ``CACHE_TTL``."""
-        if not self.flavor.pdc_emulator:
+        if not self._flavor.pdc_emulator:
             return None
         cached = self._cached("pdc")
         if cached is not None:
