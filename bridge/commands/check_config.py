@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from bridge.config import Config, Settings
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, DirectoryUnavailable
 from bridge.core.ports import Finding, LockoutPolicy
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.process.tls import check_tls
@@ -105,8 +105,13 @@ async def _connect(service: Service) -> int:
         _show(finding)
     failed = probe.failed
     if not failed:
-        policies = await service.directory.lockout_policies()
-        failed = _lockout(service.settings, policies, probe.lockout_notes)
+        try:
+            policies = await service.directory.lockout_policies()
+        except DirectoryUnavailable as exc:
+            say(f"lockout:\n  FAILED: the lockout policies could not be read: {exc.detail}")
+            failed = True
+        else:
+            failed = _lockout(service.settings, policies, probe.lockout_notes)
     if failed:
         print("ringotel-bridge: some directory checks failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
