@@ -112,11 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
     configure("console", "warning", stream=sys.stderr)
     if args.command == "check-config":
-        from bridge.commands.diagnostics import check_config
+        from bridge.commands.check_config import check_config
 
         return asyncio.run(check_config(config, connect=args.connect))
     if args.command == "test-login":
-        from bridge.commands.diagnostics import test_login
+        from bridge.commands.test_login import test_login
 
         return asyncio.run(test_login(config, args.login, args.password_stdin))
     from bridge.commands.descriptor import DescriptorError, build_descriptor, dump

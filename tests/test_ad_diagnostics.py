@@ -13,8 +13,8 @@ from bridge.directory.ad import (
     UF_PASSWORD_EXPIRED,
     account_state_reason,
     bind_failure_reason,
-    escape_binary,
 )
+from bridge.directory.ldap.filters import escape_bytes
 
 
 def ad_message(code: str) -> str:
@@ -87,16 +87,16 @@ def sid_bytes(authority: int, *subs: int) -> bytes:
     )
 
 
-def test_escape_binary() -> None:
-    assert escape_binary(b"") == ""
-    assert escape_binary(b"\x01\x05\x00\xff") == "\\01\\05\\00\\ff"
-    assert escape_binary(b"(*)\\") == "\\28\\2a\\29\\5c"
-    assert escape_binary(b"ab") == "\\61\\62"  # every byte, even printable ones
+def test_escape_bytes() -> None:
+    assert escape_bytes(b"") == ""
+    assert escape_bytes(b"\x01\x05\x00\xff") == "\\01\\05\\00\\ff"
+    assert escape_bytes(b"(*)\\") == "\\28\\2a\\29\\5c"
+    assert escape_bytes(b"ab") == "\\61\\62"  # every byte, even printable ones
 
 
 def test_escaped_sid_is_a_filter_value() -> None:
     raw = sid_bytes(5, 21, 1, 2, 3, 1013)
-    escaped = escape_binary(raw)
+    escaped = escape_bytes(raw)
     assert len(escaped) == 3 * len(raw)
     assert bytes(int(escaped[i + 1 : i + 3], 16) for i in range(0, len(escaped), 3)) == raw
     assert not set(escaped) & set("()*\x00")

@@ -86,3 +86,24 @@ async def test_ad_direct_bind_with_upn_template(
     assert audit(log_stream, "disabled")["reason"] == "account_disabled"
     assert await login(client, "dana", ad_people.DANA.password) == (403, DENIED)
     assert audit(log_stream, "dana")["reason"] == "in_denied_group"
+
+
+@pytest.mark.samba
+async def test_ad_direct_bind_with_domain_prefix_template(
+    samba_dc: SambaDC,
+    tmp_path: Path,
+    start_bridge_from: StartBridgeFrom,
+    log_stream: Any,
+) -> None:
+    """``EXAMPLE\\{login}``: AD's preset finds the bound user by sAMAccountName (the
+    preset's self filter; AD has no usable WhoAmI), escaped once."""
+    template = f"{ad_people.NETBIOS_DOMAIN}\\{{login}}"
+    raw = without_service_account(ad_raw(samba_dc, tmp_path), template)
+    client = await start_bridge_from(raw)
+    for person in (ad_people.ALICE, ad_people.JSMITH):
+        answer = await login(client, person.sam, person.password)
+        event = audit(log_stream, person.sam)
+        assert answer == (200, expected_body(person)), (event["reason"], event.get("detail"))
+        assert event["dn"] == person.dn
+    assert await login(client, "alice", "not her password") == (403, DENIED)
+    assert audit(log_stream, "alice")["reason"] == "bad_password"

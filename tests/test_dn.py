@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bridge.core.dn import is_dn_like, normalize_dn, split_rdns
+from bridge.core.dn import escape_rdn_value, is_dn_like, normalize_dn, split_rdns
 
 GROUP = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
 
@@ -92,3 +94,43 @@ def test_dn_like(text: str) -> None:
 )
 def test_not_dn_like(text: str) -> None:
     assert not is_dn_like(text)
+
+
+# -- the one RFC 4514 escaper: a value put into a DN ----------------------------------
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ("alice", "alice"),
+        ("Smith, John", "Smith\\, John"),
+        ("a,ou=x", "a\\,ou\\=x"),  # cannot name another entry
+        ('q"+;<>\\', 'q\\"\\+\\;\\<\\>\\\\'),
+        (" lead", "\\ lead"),
+        ("#hash", "\\#hash"),
+        ("mid # ok", "mid # ok"),  # only a leading '#' means a BER value
+        ("trail ", "trail\\ "),
+        (" ", "\\ "),  # one space is both first and last: escaped once
+        ("  ", "\\ \\ "),
+        ("back\\ ", "back\\\\\\ "),  # the backslash escaped, then the trailing space
+        ("nul\x00", "nul\\00"),  # NUL as hex, never raw
+        ("zoë", "zoë"),
+        ("", ""),
+    ],
+)
+def test_rdn_value_escaping(value: str, escaped: str) -> None:
+    assert escape_rdn_value(value) == escaped
+
+
+#: Characters a DN treats specially, plus ordinary text; no whitespace other than the
+#: space, which normalize_dn would trim where RFC 4514 does not.
+RDN_TEXT = st.text(
+    alphabet=st.sampled_from(list(' #,+"\\<>;=\x00'))
+    | st.characters(exclude_categories=["Cs", "Cc", "Z"])
+)
+
+
+@given(RDN_TEXT)
+def test_an_escaped_value_stays_one_rdn_and_reads_back(value: str) -> None:
+    escaped = escape_rdn_value(value)
+    dn = f"uid={escaped},o=file"
+    assert split_rdns(dn) == [f"uid={escaped}", "o=file"]
+    assert normalize_dn(dn) == dn.casefold()  # unescaped and escaped again: the same

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from bridge.commands.check_config import check_config
 from bridge.config import Config, load
 from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
@@ -67,7 +68,7 @@ def reasons(stream: Any) -> list[str]:
 def verifications(client: Any) -> int:
     directory = client.server.app[RUNTIME].service.directory
     assert isinstance(directory, FileDirectory)
-    return directory.verifications
+    return directory.stats().operations["verifications"]
 
 
 async def test_right_password_answers_usernames_any_case_and_by_mail(
@@ -135,6 +136,18 @@ async def test_readiness_names_the_file(start_bridge: StartBridge, tmp_path: Pat
         "server": f"file:{tmp_path / 'users.toml'}",
         "detail": "4 users",
     }
+
+
+async def test_check_config_connect_reads_the_file(
+    raw: dict[str, Any],
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await check_config(make_config(raw), connect=True) == 0
+    out = capsys.readouterr().out
+    assert f"file:{tmp_path / 'users.toml'}:\n  4 users\n  OK\n" in out
+    assert "no lockout policy readable (the budget alone guards)" in out
 
 
 def test_default_hash_is_argon2id_and_verifies() -> None:

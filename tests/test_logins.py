@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.core.errors import LoginRejected, Reason
-from bridge.core.typed_login import LoginRules, normalize_login, throttle_key
+from bridge.core.typed_login import LoginRules, fold_login, normalize_login
 
 AD = LoginRules(accept_domain_prefix=True)
 OPENLDAP = LoginRules(accept_domain_prefix=False)
@@ -105,18 +105,18 @@ def test_no_domain_names_means_any_prefix() -> None:
     assert normalize_login("ANYTHING\\alice", AD) == "alice"
 
 
-def test_throttle_key_is_case_insensitive() -> None:
-    assert throttle_key("Alice") == throttle_key("ALICE") == throttle_key("alice")
-    assert throttle_key("Straße") == throttle_key("STRASSE")
-    assert throttle_key("alice") != throttle_key("alicia")
+def test_fold_login_is_case_insensitive() -> None:
+    assert fold_login("Alice") == fold_login("ALICE") == fold_login("alice")
+    assert fold_login("Straße") == fold_login("STRASSE")
+    assert fold_login("alice") != fold_login("alicia")
 
 
-def test_throttle_key_unifies_compatibility_forms() -> None:
+def test_fold_login_unifies_compatibility_forms() -> None:
     fullwidth = "\uff41\uff4c\uff49\uff43\uff45"
-    assert throttle_key(fullwidth) == throttle_key("alice")
-    assert throttle_key("Ame\u0301lie") == throttle_key("Amélie")  # combining accent
+    assert fold_login(fullwidth) == fold_login("alice")
+    assert fold_login("Ame\u0301lie") == fold_login("Amélie")  # combining accent
 
 
-def test_domain_prefix_variants_share_a_throttle_key() -> None:
-    keys = {throttle_key(normalize_login(t, AD)) for t in ("CORP\\Alice", "alice", "ALICE")}
+def test_domain_prefix_variants_share_a_fold_login() -> None:
+    keys = {fold_login(normalize_login(t, AD)) for t in ("CORP\\Alice", "alice", "ALICE")}
     assert len(keys) == 1

@@ -220,6 +220,21 @@ async def test_directory_down_is_503_then_recovers(
     assert status == 200, body
 
 
+async def test_a_user_filter_ldap3_cannot_parse_is_misconfigured_not_an_error(
+    start_bridge: StartBridge, log_stream: Any
+) -> None:
+    """What ldap3 raises stops at the directory: a 503 saying which key to fix, never a
+    500, and the same for every login."""
+    client = await start_bridge(directory={"user_filter": "(uid={login}"})
+    assert await login(client, "jdoe", people.PEOPLE["jdoe"].password) == (
+        503,
+        {"error": "directory_unavailable"},
+    )
+    event = [e for e in log_events(log_stream) if e.get("event") == "login"][-1]
+    assert event["reason"] == "directory_misconfigured", event
+    assert "directory.user_filter" in event["detail"]
+
+
 async def test_no_password_ever_reaches_the_log(client: Any, log_stream: Any) -> None:
     used = []
     for person in list(people.PEOPLE.values())[:12]:

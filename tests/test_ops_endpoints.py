@@ -201,3 +201,22 @@ def test_config_fixture_shape_matches_loaded_config(raw: dict[str, Any], tmp_pat
     config: Config = load(write_config(tmp_path / "bridge.toml", raw))
     assert config.settings.directory.urls == tuple(raw["directory"]["urls"])
     assert config.settings.usernames[0].attribute == "telephoneNumber"
+
+
+async def test_server_gauges_come_from_the_directory_at_scrape_time(
+    start: Any, raw: dict[str, Any]
+) -> None:
+    """Up or down as the last operation sent to each server went; a server asked
+    nothing yet has no up/down series, but its connections in use are shown."""
+    dead, alive = f"ldap://127.0.0.1:{free_port()}", raw["directory"]["urls"][0]
+    untried = f"ldap://127.0.0.1:{free_port()}"
+    bridge = await start(deep_merge(raw, {"directory": {"urls": [dead, alive, untried]}}))
+    assert await bridge.login("jdoe", JANE.password) == 200
+    samples = await bridge.samples()
+    up = "ringotel_bridge_directory_server_up"
+    assert value(samples, up, server=dead) == 0
+    assert value(samples, up, server=alive) == 1
+    assert (up, frozenset({("server", untried)})) not in samples
+    for server in (dead, alive, untried):
+        in_use = ("ringotel_bridge_directory_connections_in_use", frozenset({("server", server)}))
+        assert samples[in_use] == 0

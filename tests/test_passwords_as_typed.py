@@ -31,9 +31,9 @@ from tests.harness.auth_client import (
     DENIED,
     audit,
     audit_events,
-    directory_of,
     expected_body,
     login,
+    operations,
 )
 from tests.harness.bridge_process import run_command, write_config
 from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
@@ -210,10 +210,10 @@ async def test_samba_odd_wrong_password_is_403_from_the_dc(
 async def test_samba_lone_surrogate_is_400_before_any_lookup(
     samba_client: Any, log_stream: Any
 ) -> None:
-    ops = directory_of(samba_client).ops
-    await assert_lone_surrogates_are_400_before_any_lookup(
-        samba_client, "bob", log_stream, lambda: ops.binds + ops.searches
-    )
+    def lookups() -> int:
+        return operations(samba_client)["binds"] + operations(samba_client)["searches"]
+
+    await assert_lone_surrogates_are_400_before_any_lookup(samba_client, "bob", log_stream, lookups)
 
 
 @pytest.mark.samba
@@ -265,9 +265,11 @@ async def test_slapd_odd_wrong_password_is_403_from_the_server(
 async def test_slapd_lone_surrogate_is_400_before_any_lookup(
     slapd_client: Any, log_stream: Any
 ) -> None:
-    ops = directory_of(slapd_client).ops
+    def lookups() -> int:
+        return operations(slapd_client)["binds"] + operations(slapd_client)["searches"]
+
     await assert_lone_surrogates_are_400_before_any_lookup(
-        slapd_client, "user03", log_stream, lambda: ops.binds + ops.searches
+        slapd_client, "user03", log_stream, lookups
     )
 
 
@@ -318,7 +320,7 @@ async def file_client(tmp_path: Path, start_bridge_from: StartBridgeFrom) -> Any
 def _verifications(client: Any) -> int:
     directory = client.server.app[RUNTIME].service.directory
     assert isinstance(directory, FileDirectory)
-    return directory.verifications
+    return directory.stats().operations["verifications"]
 
 
 @pytest.mark.parametrize("login_name", FILE_USERS)

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from bridge.core.attributes import first_value
 from bridge.core.template import DISPLAY_NAME, Identity, TemplateError, parse_template, render
-from bridge.core.usernames import Rule, build_usernames, first_value
+from bridge.core.usernames import Rule, build_usernames
 
 DEFAULT_TEMPLATE = '{"values":[{"username":"$username$","display_name":"$displayname$"}]}'
 

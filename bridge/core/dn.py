@@ -2,7 +2,9 @@
 
 ``CN=Ringotel Users,OU=Groups,DC=corp,DC=example`` and
 ``cn=ringotel users, ou=groups,dc=CORP,dc=example`` name the same group, so group
-allow/deny lists compare normalised DNs. Pure code, no ldap3: the login core uses it.
+allow/deny lists compare normalised DNs. A value put into a DN (a login in a bind
+template, the file directory's synthetic DNs) is escaped by the one RFC 4514 escaper
+here. Pure code, no ldap3: the login core uses it.
 """
 
 from __future__ import annotations
@@ -52,13 +54,24 @@ def _unescape(value: str) -> str:
     return out.decode("utf-8", errors="replace")
 
 
-def _escape(value: str) -> str:
-    escaped = "".join(f"\\{c}" if c in _SPECIAL else c for c in value)
-    if escaped.startswith((" ", "#")):
-        escaped = "\\" + escaped
-    if escaped.endswith(" ") and not escaped.endswith("\\ "):
-        escaped = escaped[:-1] + "\\ "
-    return escaped
+def escape_rdn_value(value: str) -> str:
+    """``value`` as it must be written in a DN (RFC 4514 2.4), so that whatever it holds
+    (``a,ou=x``, a trailing space) stays one attribute value of one RDN.
+
+    ``=`` is escaped too (allowed, not required): a canonical form must pick one.
+    """
+    last = len(value) - 1
+    out = []
+    for index, char in enumerate(value):
+        if char in _SPECIAL:
+            out.append("\\" + char)
+        elif char == "\x00":
+            out.append("\\00")
+        elif (index == 0 and char in " #") or (index == last and char == " "):
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _trim(value: str) -> str:
@@ -82,7 +95,9 @@ def normalize_dn(dn: str) -> str:
         attribute, sep, value = rdn.partition("=")
         if not sep:
             return dn.strip().casefold()
-        rdns.append(f"{attribute.strip().lower()}={_escape(_unescape(_trim(value))).casefold()}")
+        rdns.append(
+            f"{attribute.strip().lower()}={escape_rdn_value(_unescape(_trim(value))).casefold()}"
+        )
     return ",".join(rdns)
 
 

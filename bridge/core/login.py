@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
+from bridge.core.attributes import first_value
 from bridge.core.dn import normalize_dn
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
 from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace, Unavailable
 from bridge.core.ports import AccountLockout, Directory, Guard, Refusal, UserEntry
-from bridge.core.typed_login import LoginRules, normalize_login, throttle_key
+from bridge.core.typed_login import LoginRules, fold_login, normalize_login
 from bridge.core.unique_usernames import UniqueUsernames
-from bridge.core.usernames import Rule, build_usernames, first_value
+from bridge.core.usernames import Rule, build_usernames
 
 
 def account_key(dn: str) -> str:
@@ -93,7 +94,7 @@ class LoginService:
         if password == "":
             raise LoginRejected(Reason.EMPTY_PASSWORD)
         login = normalize_login(typed, self.policy.rules)
-        key = throttle_key(login)
+        key = fold_login(login)
         _refuse(await self.guard.before_login(key, password), "the typed login")
         user = await self._verify(login, key, password, trace)
         return await self._decide(typed, key, user, trace)

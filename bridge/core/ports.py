@@ -40,6 +40,65 @@ class Readiness:
 
 
 @dataclass(frozen=True)
+class ServerStats:
+    """One directory server as the ops endpoint reports it, read at scrape time."""
+
+    name: str
+    #: True: it answered the last operation sent to it; False: that failed; None: none yet
+    up: bool | None
+    #: connections lent out right now
+    in_use: int = 0
+    #: operations sent its way, failed ones included
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class DirectoryStats:
+    """A directory's counters of the moment: its servers, and what it was asked."""
+
+    servers: tuple[ServerStats, ...] = ()
+    #: operations done so far, by kind (LDAP: binds, searches, group_lookups, ...)
+    operations: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What ``check-config --connect`` found about one server: ``lines`` to show, and
+    ``failures`` that make it unusable (none: it is usable)."""
+
+    subject: str
+    lines: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A directory examined for its administrator, every server on its own."""
+
+    servers: tuple[Finding, ...]
+    #: how lockout state is read (e.g. AD's PDC emulator), shown beside the policies
+    lockout_notes: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return any(finding.failures for finding in self.servers)
+
+
+@dataclass(frozen=True)
+class AttributeVerdict:
+    """Whether users may write a username attribute on their own entry (from the AD
+    schema): ``writable_by_self`` with the grant that allows it and why, or not;
+    ``in_schema`` False when the schema has no such attribute (a typo, or an attribute
+    of a schema extension such as Exchange's extensionAttribute1)."""
+
+    attribute: str
+    in_schema: bool
+    writable_by_self: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class LockoutPolicy:
     """The directory's own lockout rule for one account (AD: its PSO or the domain's;
     OpenLDAP: its ppolicy entry).
@@ -111,7 +170,23 @@ class Directory(Protocol):
         ...
 
     async def lockout_policies(self) -> list[LockoutPolicy]:
-        """Every lockout policy the bridge can see, for the start-up budget check."""
+        """Every lockout policy the bridge can see, for the budget check at start-up
+        and in ``check-config``."""
+        ...
+
+    async def username_attribute_verdicts(self) -> list[AttributeVerdict]:
+        """Which username attributes users may write on their own entry, as far as the
+        directory publishes it (AD's schema); empty when it cannot tell."""
+        ...
+
+    async def probe(self) -> Probe:
+        """Examine every server on its own for ``check-config --connect``: connection,
+        TLS, the service account, a dry run of the user search. Never raises for a
+        server that fails: that is a finding."""
+        ...
+
+    def stats(self) -> DirectoryStats:
+        """Counters of the moment, for metrics; cheap, no directory traffic."""
         ...
 
     async def close(self) -> None: ...

@@ -52,6 +52,8 @@ def _strip_domain(login: str, rules: LoginRules) -> str:
     return name
 
 
-def throttle_key(login: str) -> str:
-    """Logins are case-insensitive in AD; so are their failure budgets."""
+def fold_login(login: str) -> str:
+    """How two logins compare: case-insensitively like AD, and Unicode-normalised so a
+    full-width or decomposed spelling is the same login. Failure budgets are kept under
+    this key, and the file directory finds its users by it."""
     return unicodedata.normalize("NFKC", login).casefold()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bridge.core.attributes import values as attribute_values
+
 TRANSFORMS: Mapping[str, Callable[[str], str]] = {
     "lowercase": str.lower,
     "uppercase": str.upper,
@@ -43,10 +45,9 @@ def username_sources(
     The duplicate check searches the directory for those values as stored: a
     transformed username (``digits_only``, ``strip_domain``) is not what any entry holds.
     """
-    lowered = {name.lower(): values for name, values in attributes.items()}
     found: dict[str, dict[str, None]] = {}
     for rule in rules:
-        values = lowered.get(rule.attribute.lower(), ())
+        values = attribute_values(attributes, rule.attribute)
         if not rule.multi_valued:
             values = values[:1]
         for raw in values:
@@ -57,10 +58,3 @@ def username_sources(
             if value:
                 found.setdefault(value, {})[raw] = None
     return {value: tuple(raws) for value, raws in found.items()}
-
-
-def first_value(attributes: Mapping[str, Sequence[str]], name: str) -> str | None:
-    for key, values in attributes.items():
-        if key.lower() == name.lower() and values:
-            return values[0]
-    return None

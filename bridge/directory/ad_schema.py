@@ -23,12 +23,13 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import ldap3
-from ldap3.utils.conv import escape_filter_chars
 
-from bridge.directory.ldap.transport import check_result, entries
+from bridge.core.attributes import first_value
+from bridge.core.ports import AttributeVerdict
+from bridge.directory.ldap import filters
+from bridge.directory.ldap.results import check_result, entries, to_entry, user_entries
 
 #: Property sets whose names an administrator recognises in a warning.
 PROPERTY_SETS: Mapping[uuid.UUID, str] = {
@@ -99,18 +100,6 @@ class AttributeSchema:
     name: str
     schema_id: uuid.UUID
     property_set: uuid.UUID | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One configured attribute judged: ``writable_by_self`` with the ACE and why, or
-    not; ``in_schema`` False when the schema has no such attribute (a typo, or an
-    attribute of a schema extension such as Exchange's extensionAttribute1)."""
-
-    attribute: str
-    in_schema: bool
-    writable_by_self: bool
-    reason: str
 
 
 def parse_dacl(sddl: str) -> tuple[Ace, ...]:
@@ -201,20 +190,20 @@ def _covers(ace: Ace, scope: set[uuid.UUID | None]) -> bool:
 
 def judge(
     names: Iterable[str], schema: Mapping[str, AttributeSchema], dacl: Sequence[Ace]
-) -> list[Verdict]:
+) -> list[AttributeVerdict]:
     """A verdict per configured attribute name (matched case-insensitively, as LDAP does)."""
     by_name = {key.lower(): value for key, value in schema.items()}
     verdicts = []
     for name in dict.fromkeys(names):
         attribute = by_name.get(name.lower())
         if attribute is None:
-            verdicts.append(Verdict(name, False, False, "not in the directory's schema"))
+            verdicts.append(AttributeVerdict(name, False, False, "not in the directory's schema"))
             continue
         ace = self_write_grant(attribute, dacl)
         if ace is None:
-            verdicts.append(Verdict(name, True, False, _NOT_WRITABLE))
+            verdicts.append(AttributeVerdict(name, True, False, _NOT_WRITABLE))
         else:
-            verdicts.append(Verdict(name, True, True, _explain(attribute, ace)))
+            verdicts.append(AttributeVerdict(name, True, True, _explain(attribute, ace)))
     return verdicts
 
 
@@ -237,7 +226,7 @@ def _explain(attribute: AttributeSchema, ace: Ace) -> str:
 
 
 # -- reading the schema ---------------------------------------------------------------
-def read_verdicts(connection: ldap3.Connection, names: Sequence[str]) -> list[Verdict]:
+def read_verdicts(connection: ldap3.Connection, names: Sequence[str]) -> list[AttributeVerdict]:
     """Read the schema with ``connection`` and judge ``names``: three searches (the
     RootDSE's schemaNamingContext, the attributes, the user class)."""
     schema_dn = _schema_naming_context(connection)
@@ -249,20 +238,20 @@ def read_verdicts(connection: ldap3.Connection, names: Sequence[str]) -> list[Ve
 def _schema_naming_context(connection: ldap3.Connection) -> str:
     connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["schemaNamingContext"])
     check_result(connection, "RootDSE read")
-    for entry in entries(connection):
-        values = _values(entry, "schemaNamingContext")
-        if values:
-            return str(values[0])
+    for entry in user_entries(connection, ""):
+        schema_dn = first_value(entry.attributes, "schemaNamingContext")
+        if schema_dn:
+            return schema_dn
     raise SchemaUnreadable("the RootDSE names no schemaNamingContext")
 
 
 def _attributes(
     connection: ldap3.Connection, schema_dn: str, names: Sequence[str]
 ) -> dict[str, AttributeSchema]:
-    terms = "".join(f"(lDAPDisplayName={escape_filter_chars(name)})" for name in names)
+    named = "".join(filters.equals("lDAPDisplayName", name) for name in names)
     connection.search(
         schema_dn,
-        f"(&(objectClass=attributeSchema)(|{terms}))",
+        f"(&(objectClass=attributeSchema)(|{named}))",
         ldap3.LEVEL,
         attributes=["lDAPDisplayName", "schemaIDGUID", "attributeSecurityGUID"],
     )
@@ -270,12 +259,10 @@ def _attributes(
     found = {}
     for entry in entries(connection):
         raw = entry.get("raw_attributes") or {}
-        name = _values(entry, "lDAPDisplayName")
+        name = first_value(to_entry(entry, "").attributes, "lDAPDisplayName")
         schema_id = _raw_guid(raw, "schemaIDGUID")
         if name and schema_id is not None:
-            found[str(name[0])] = AttributeSchema(
-                str(name[0]), schema_id, _raw_guid(raw, "attributeSecurityGUID")
-            )
+            found[name] = AttributeSchema(name, schema_id, _raw_guid(raw, "attributeSecurityGUID"))
     return found
 
 
@@ -287,10 +274,10 @@ def _user_dacl(connection: ldap3.Connection, schema_dn: str) -> tuple[Ace, ...]:
         attributes=["defaultSecurityDescriptor"],
     )
     _require_success(connection, "user class read")
-    for entry in entries(connection):
-        values = _values(entry, "defaultSecurityDescriptor")
-        if values:
-            return parse_dacl(str(values[0]))
+    for entry in user_entries(connection, ""):
+        sddl = first_value(entry.attributes, "defaultSecurityDescriptor")
+        if sddl:
+            return parse_dacl(sddl)
     raise SchemaUnreadable(f"no defaultSecurityDescriptor of the user class under {schema_dn}")
 
 
@@ -304,16 +291,7 @@ def _require_success(connection: ldap3.Connection, what: str) -> None:
         raise SchemaUnreadable(f"{what}: {result.get('description')}")
 
 
-def _values(entry: Mapping[str, Any], name: str) -> list[Any]:
-    for key, value in (entry.get("attributes") or {}).items():
-        if key.lower() == name.lower():
-            return value if isinstance(value, list) else [value]
-    return []
-
-
 def _raw_guid(raw: Mapping[str, Sequence[bytes]], name: str) -> uuid.UUID | None:
     """A GUID attribute as AD stores it: 16 bytes, the first three fields little-endian."""
-    for key, values in raw.items():
-        if key.lower() == name.lower() and values and len(values[0]) == 16:
-            return uuid.UUID(bytes_le=bytes(values[0]))
-    return None
+    value = first_value(raw, name)
+    return uuid.UUID(bytes_le=bytes(value)) if value is not None and len(value) == 16 else None

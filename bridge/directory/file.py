@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,8 +35,20 @@ from typing import Any, Literal, TypeVar
 from argon2 import PasswordHasher, extract_parameters
 
 from bridge.config import Config
+from bridge.core.attributes import values as attribute_values
+from bridge.core.dn import escape_rdn_value
 from bridge.core.errors import ConfigError, LoginRejected, Problem, Reason
-from bridge.core.ports import AccountLockout, LockoutPolicy, Readiness, UserEntry
+from bridge.core.ports import (
+    AccountLockout,
+    AttributeVerdict,
+    DirectoryStats,
+    Finding,
+    LockoutPolicy,
+    Probe,
+    Readiness,
+    UserEntry,
+)
+from bridge.core.typed_login import fold_login
 from bridge.directory.passwords import dummy_hash, is_argon2id, verify_password
 
 T = TypeVar("T")
@@ -60,22 +71,8 @@ class FileUser:
 
     @property
     def dn(self) -> str:
-        return f"uid={_escape_rdn(self.login)},o=file"
-
-
-def _escape_rdn(value: str) -> str:
-    """RFC 4514 escaping, so the synthetic DN of an odd login is still one RDN."""
-    escaped = "".join(f"\\{c}" if c in ',+"\\<>;=' else c for c in value)
-    if escaped.startswith((" ", "#")):
-        escaped = "\\" + escaped
-    if escaped.endswith(" "):
-        escaped = escaped[:-1] + "\\ "
-    return escaped
-
-
-def fold(login: str) -> str:
-    """How logins compare: like AD, case-insensitively (and Unicode-normalised)."""
-    return unicodedata.normalize("NFKC", login).casefold()
+        """Synthetic, escaped: the DN of an odd login (``a,b``) is still one RDN."""
+        return f"uid={escape_rdn_value(self.login)},o=file"
 
 
 class FileDirectory:
@@ -91,7 +88,7 @@ class FileDirectory:
     ) -> None:
         self.path = path
         self.users = tuple(users)
-        self._username_attributes = frozenset(name.lower() for name in username_attributes)
+        self._username_attributes = tuple(dict.fromkeys(username_attributes))
         self._by_login: dict[str, FileUser] = {}
         self._by_dn = {user.dn.casefold(): user for user in self.users}
         for user in self.users:
@@ -100,8 +97,8 @@ class FileDirectory:
         self._display_name_attribute = display_name_attribute
         self._dummy: str | None = None  # made on first use: hashing is slow
         self._executor = ThreadPoolExecutor(_VERIFY_THREADS, thread_name_prefix="argon2")
-        #: Verifications run, for tests and the benchmark (not a timing measurement).
-        self.verifications = 0
+        #: verifications run (stats): an unknown login must cost one too
+        self._verifications = 0
 
     @classmethod
     def from_config(cls, config: Config) -> FileDirectory:
@@ -117,7 +114,7 @@ class FileDirectory:
         return f"file:{self.path}"
 
     async def _verify(self, hash: str, password: str) -> bool:
-        self.verifications += 1
+        self._verifications += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, verify_password, hash, password)
 
@@ -133,7 +130,7 @@ class FileDirectory:
 
     # -- Directory protocol -------------------------------------------------------
     async def find(self, login: str) -> UserEntry | None:
-        user = self._by_login.get(fold(login))
+        user = self._by_login.get(fold_login(login))
         if user is None:
             await self._spend_like_a_check(login)
             return None
@@ -171,9 +168,9 @@ class FileDirectory:
             user.dn
             for user in self.users
             if any(
-                name.lower() in self._username_attributes
-                and any(v.casefold() == wanted for v in values)
-                for name, values in user.attributes.items()
+                held.casefold() == wanted
+                for name in self._username_attributes
+                for held in attribute_values(user.attributes, name)
             )
         ]
         return tuple(found[:2])
@@ -191,16 +188,25 @@ class FileDirectory:
     async def lockout_policies(self) -> list[LockoutPolicy]:
         return []
 
+    async def username_attribute_verdicts(self) -> list[AttributeVerdict]:
+        """Only the administrator writes the file: no user can forge a value in it."""
+        return []
+
+    async def probe(self) -> Probe:
+        ready = await self.check()
+        return Probe((Finding(ready.server, (ready.detail,)),))
+
+    def stats(self) -> DirectoryStats:
+        return DirectoryStats(operations={"verifications": self._verifications})
+
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def login_keys(user: FileUser, mail_attribute: str | None) -> Iterator[str]:
-    yield fold(user.login)
+    yield fold_login(user.login)
     if mail_attribute:
-        for name, values in user.attributes.items():
-            if name.lower() == mail_attribute.lower():
-                yield from (fold(value) for value in values)
+        yield from map(fold_login, attribute_values(user.attributes, mail_attribute))
 
 
 def _dummy_like(users: Sequence[FileUser]) -> str:

@@ -1,46 +1,28 @@
-"""Where a directory keeps its lockout rule and an account's counters, as data.
+"""Where a kind of directory keeps its lockout rule and an account's counters.
 
-Two flavors, one shape (a :class:`LockoutFlavor`): which attributes of the user entry
-matter, where the account's policy lives and how to read it, and how to read the
-counters. Everything here is pure; the LDAP reads are done by ``ldap.py``.
-
-* Active Directory: the user's ``msDS-ResultantPSO`` (a fine-grained policy) or else
-  the domain root's ``lockoutThreshold`` / ``lockOutObservationWindow``; counters
-  ``badPwdCount`` / ``badPasswordTime`` and the computed lockout bit. Intervals are
-  negative 100-ns counts, times are FILETIMEs.
-* OpenLDAP ppolicy: the entry's ``pwdPolicySubentry`` or a configured default policy;
-  ``pwdMaxFailure`` / ``pwdFailureCountInterval`` / ``pwdLockout``; counters are the
-  entry's ``pwdFailureTime`` values and ``pwdAccountLockedTime``.
+Each preset (``bridge.directory.presets``) names a :class:`LockoutFlavor`: which
+attributes of the user entry matter, where the account's policy lives and how to read
+it, and how to read the counters. The flavors themselves are data beside the rest of
+their directory kind: ``ad.LOCKOUT`` (``msDS-ResultantPSO`` or the domain root's
+``lockoutThreshold``; ``badPwdCount``), ``ppolicy.LOCKOUT`` (``pwdPolicySubentry`` or
+a configured default; ``pwdFailureTime``). Everything here is pure; the LDAP reads
+are done by ``ldap/lockout.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bridge.core.attributes import Attributes, first_value, values
 from bridge.core.ports import LockoutPolicy
 
-Attributes = Mapping[str, Sequence[str]]
 
-#: 1601-01-01 (FILETIME's epoch) to 1970-01-01, in seconds.
-_FILETIME_EPOCH = 11_644_473_600
-_UF_LOCKOUT = 0x10
-
-
-def values(attributes: Attributes, name: str) -> Sequence[str]:
-    """An attribute's values; names compare case-insensitively, as in LDAP."""
-    lowered = name.lower()
-    for key, found in attributes.items():
-        if key.lower() == lowered:
-            return found
-    return ()
-
-
-def _int(attributes: Attributes, name: str) -> int | None:
-    found = values(attributes, name)
+def integer(attributes: Attributes, name: str) -> int | None:
+    """The first value as an integer; None when absent or not a number."""
+    found = first_value(attributes, name)
     try:
-        return int(found[0]) if found else None
+        return int(found) if found is not None else None
     except ValueError:
         return None
 
@@ -56,7 +38,6 @@ class Counters:
 class LockoutFlavor:
     """How one directory kind stores lockout state: data and two parsers."""
 
-    name: str
     #: read with the user (and when re-reading the counters)
     entry_attributes: tuple[str, ...]
     #: the entry's own policy DN (absent: the default policy applies)
@@ -76,72 +57,6 @@ class LockoutFlavor:
     def policy_dn(self, attributes: Attributes) -> str | None:
         found = values(attributes, self.entry_policy_attribute)
         return found[0] if found else None
-
-
-def _interval(attributes: Attributes, *names: str) -> float | None:
-    """AD stores intervals as negative 100-ns counts."""
-    for name in names:
-        raw = _int(attributes, name)
-        if raw is not None:
-            return abs(raw) / 10_000_000 or None
-    return None
-
-
-def _ad_policy(source: str, attributes: Attributes) -> LockoutPolicy:
-    """A PSO or the domain root. AD shows a PSO's entry to a reader that may not read
-    its attributes: a missing threshold is "unknown" (None), never "never locks"."""
-    threshold = _int(attributes, "msDS-LockoutThreshold")
-    if threshold is None:
-        threshold = _int(attributes, "lockoutThreshold")
-    window = _interval(attributes, "msDS-LockoutObservationWindow", "lockOutObservationWindow")
-    return LockoutPolicy(threshold, window, source)
-
-
-def filetime(value: int | None) -> float | None:
-    """A FILETIME as Unix time; 0 and absent mean never."""
-    if not value:
-        return None
-    return value / 10_000_000 - _FILETIME_EPOCH
-
-
-def _ad_counters(attributes: Attributes) -> Counters:
-    computed = _int(attributes, "msDS-User-Account-Control-Computed") or 0
-    return Counters(
-        failures=_int(attributes, "badPwdCount") or 0,
-        last_failure=filetime(_int(attributes, "badPasswordTime")),
-        locked=bool(computed & _UF_LOCKOUT),
-    )
-
-
-def _ppolicy_policy(source: str, attributes: Attributes) -> LockoutPolicy:
-    lockout = (values(attributes, "pwdLockout") or ["FALSE"])[0].upper() == "TRUE"
-    threshold = _int(attributes, "pwdMaxFailure") or 0
-    interval = _int(attributes, "pwdFailureCountInterval") or 0
-    return LockoutPolicy(threshold if lockout else 0, float(interval) or None, source)
-
-
-def generalized_time(text: str) -> float | None:
-    """``20261129193000Z`` or ``20261129193000.123456Z`` as Unix time."""
-    text = text.strip()
-    if not text.endswith("Z"):
-        return None
-    whole, _, fraction = text[:-1].partition(".")
-    try:
-        moment = dt.datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-    return moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
-
-
-def _ppolicy_counters(attributes: Attributes, policy: LockoutPolicy, now: float) -> Counters:
-    times = [t for t in map(generalized_time, values(attributes, "pwdFailureTime")) if t]
-    if policy.window is not None:
-        times = [t for t in times if now - t < policy.window]
-    return Counters(
-        failures=len(times),
-        last_failure=max(times) if times else None,
-        locked=bool(values(attributes, "pwdAccountLockedTime")),
-    )
 
 
 def budget_problems(
@@ -175,40 +90,3 @@ def budget_problems(
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"
-
-
-AD = LockoutFlavor(
-    "active_directory",
-    entry_attributes=(
-        "badPwdCount",
-        "badPasswordTime",
-        "lockoutTime",
-        "msDS-User-Account-Control-Computed",
-        "msDS-ResultantPSO",
-    ),
-    entry_policy_attribute="msDS-ResultantPSO",
-    policy_attributes=(
-        "lockoutThreshold",
-        "lockOutObservationWindow",
-        "msDS-LockoutThreshold",
-        "msDS-LockoutObservationWindow",
-    ),
-    policy=lambda source, attributes: _ad_policy(source, attributes),
-    counters=lambda attributes, policy, now: _ad_counters(attributes),
-    default_policy_at_domain_root=True,
-    policy_container="CN=Password Settings Container,CN=System",
-    policy_filter="(objectClass=msDS-PasswordSettings)",
-    pdc_emulator=True,
-)
-PPOLICY = LockoutFlavor(
-    "ppolicy",
-    entry_attributes=("pwdFailureTime", "pwdAccountLockedTime", "pwdPolicySubentry"),
-    entry_policy_attribute="pwdPolicySubentry",
-    policy_attributes=("pwdMaxFailure", "pwdFailureCountInterval", "pwdLockout"),
-    policy=lambda source, attributes: _ppolicy_policy(source, attributes),
-    counters=lambda attributes, policy, now: _ppolicy_counters(attributes, policy, now),
-    default_policy_at_domain_root=False,
-    policy_container=None,
-    policy_filter="(objectClass=pwdPolicy)",
-    pdc_emulator=False,
-)

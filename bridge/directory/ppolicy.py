@@ -1,4 +1,5 @@
-"""The password-policy response control (draft-behera-ldap-password-policy).
+"""The password policy of OpenLDAP (draft-behera-ldap-password-policy): the response
+control on binds, and where lockout state lives.
 
 OpenLDAP's ppolicy overlay says *why* a bind failed (account locked, password expired)
 and, on a bind that succeeded, that the password must be changed first
@@ -11,14 +12,22 @@ elements, decoded here.
                              graceAuthNsRemaining [1] INTEGER } OPTIONAL,
         error   [1] ENUMERATED { passwordExpired(0), accountLocked(1),
                                  changeAfterReset(2), ... } OPTIONAL }
+
+Lockout: the entry's ``pwdPolicySubentry`` or a configured default policy holds
+``pwdMaxFailure`` / ``pwdFailureCountInterval`` / ``pwdLockout``; the counters are the
+entry's ``pwdFailureTime`` values and ``pwdAccountLockedTime``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from bridge.core.attributes import Attributes, first_value, values
 from bridge.core.errors import Reason
+from bridge.core.ports import LockoutPolicy
+from bridge.directory.lockout_flavors import Counters, LockoutFlavor, integer
 
 OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 #: The request control: no value, not critical (servers without ppolicy ignore it).
@@ -66,3 +75,49 @@ def _length(data: bytes, position: int) -> tuple[int, int]:
     if count == 0 or position + 1 + count > len(data):
         raise ValueError("unsupported BER length")
     return int.from_bytes(data[position + 1 : position + 1 + count], "big"), position + 1 + count
+
+
+# -- lockout: pwdPolicySubentry or the default policy; pwdFailureTime ------------------
+def generalized_time(text: str) -> float | None:
+    """``20261129193000Z`` or ``20261129193000.123456Z`` as Unix time."""
+    text = text.strip()
+    if not text.endswith("Z"):
+        return None
+    whole, _, fraction = text[:-1].partition(".")
+    try:
+        moment = dt.datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    return moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
+
+
+def lockout_policy(source: str, attributes: Attributes) -> LockoutPolicy:
+    lockout = (first_value(attributes, "pwdLockout") or "FALSE").upper() == "TRUE"
+    threshold = integer(attributes, "pwdMaxFailure") or 0
+    interval = integer(attributes, "pwdFailureCountInterval") or 0
+    return LockoutPolicy(threshold if lockout else 0, float(interval) or None, source)
+
+
+def lockout_counters(attributes: Attributes, policy: LockoutPolicy, now: float) -> Counters:
+    """The failure times still inside the policy's window (slapd keeps older ones)."""
+    times = [t for t in map(generalized_time, values(attributes, "pwdFailureTime")) if t]
+    if policy.window is not None:
+        times = [t for t in times if now - t < policy.window]
+    return Counters(
+        failures=len(times),
+        last_failure=max(times) if times else None,
+        locked=bool(values(attributes, "pwdAccountLockedTime")),
+    )
+
+
+LOCKOUT = LockoutFlavor(
+    entry_attributes=("pwdFailureTime", "pwdAccountLockedTime", "pwdPolicySubentry"),
+    entry_policy_attribute="pwdPolicySubentry",
+    policy_attributes=("pwdMaxFailure", "pwdFailureCountInterval", "pwdLockout"),
+    policy=lockout_policy,
+    counters=lockout_counters,
+    default_policy_at_domain_root=False,
+    policy_container=None,
+    policy_filter="(objectClass=pwdPolicy)",
+    pdc_emulator=False,
+)

@@ -1,6 +1,15 @@
-"""Active Directory and OpenLDAP differ in data, not in code paths.
+"""Directory kinds (Active Directory, OpenLDAP) differ in data, not in code paths.
 
-A preset supplies the defaults a flavor needs; any key set in the config wins.
+A preset is everything that differs between kinds, as Authelia's ``implementation``
+is: the defaults the config starts from (filters, attribute names, group strategy;
+any key set in the config wins), and how the LDAP directory behaves with that kind of
+server: how a failed bind is explained, which attributes say an account is unusable,
+how a directly bound user finds their own entry, whether the schema says which
+username attributes users may write, where lockout policies and counters live. The
+directory code reads these fields and never asks which kind it talks to, so a new
+kind (389-ds, say) is one entry in ``PRESETS`` (and its name in ``Flavor``), built
+from small pure functions, plus tests against a real server.
+
 There is deliberately no default for the username attributes: the attributes a
 directory holds phone extensions in (AD's ``ipPhone``/``otherIpPhone``, OpenLDAP's
 ``telephoneNumber``) are often ones every user may write on their own entry, so the
@@ -9,18 +18,65 @@ administrator must choose one they cannot (``[[usernames]]`` is required for LDA
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.directory.lockout_flavors import AD, PPOLICY, LockoutFlavor
+from bridge.core.attributes import Attributes
+from bridge.core.errors import Reason
+from bridge.directory import ad, ppolicy
+from bridge.directory.lockout_flavors import LockoutFlavor
 
 GroupStrategy = Literal["token_groups", "in_chain", "member_of", "member_search"]
 Flavor = Literal["active_directory", "openldap"]
 
 
+def _no_state(attributes: Attributes) -> Reason | None:
+    return None
+
+
+def _wrong_password(message: str) -> Reason:
+    """A kind whose bind failures carry no reason (ppolicy's control may give one)."""
+    return Reason.BAD_PASSWORD
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """Flags on the entry that make an account unusable: read with every user, and
+    noted in the audit when a wrong password hit such an account."""
+
+    attributes: tuple[str, ...] = ()
+    reason: Callable[[Attributes], Reason | None] = _no_state
+
+
+@dataclass(frozen=True)
+class SelfLookup:
+    """Direct-bind mode (no service account): how the bound user finds their own entry.
+
+    First ``who_am_i`` (RFC 4532; its ``dn:`` answer is read), then a bind name that is a
+    DN is read as it is, then ``search_filter`` of the bind name under base_dn.
+    """
+
+    who_am_i: bool
+    search_filter: Callable[[str], str] | None = None
+    #: several entries match the filter: keep the one whose attribute is the bind name
+    exact_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class UsernameAcl:
+    """Whether the directory says which username attributes users may write on
+    themselves (AD: the schema's default ACL), and what to tell the administrator
+    to check by hand when it does not."""
+
+    from_ad_schema: bool
+    #: shown instead of verdicts; ``{attributes}`` is replaced by their names
+    manual_check: str = ""
+
+
 @dataclass(frozen=True)
 class Preset:
-    """Directory defaults for one flavor."""
+    """One directory kind: config defaults, then behaviour."""
 
     object_filter: str
     login_attributes: tuple[str, ...]
@@ -28,6 +84,11 @@ class Preset:
     group_strategy: GroupStrategy
     nested_group_strategy: GroupStrategy
     accept_domain_prefix: bool
+    #: the diagnostic message of a failed bind (result 49) -> why
+    bind_failure: Callable[[str], Reason]
+    account_state: AccountState
+    self_lookup: SelfLookup
+    username_acl: UsernameAcl
     #: ask for the ppolicy response control on user binds (OpenLDAP's ppolicy overlay)
     password_policy_control: bool = False
     #: where lockout policies and counters live, for the guard's soft lock
@@ -42,7 +103,13 @@ PRESETS: dict[Flavor, Preset] = {
         group_strategy="member_of",
         nested_group_strategy="token_groups",
         accept_domain_prefix=True,
-        lockout=AD,
+        bind_failure=ad.bind_failure_reason,
+        account_state=AccountState(ad.STATE_ATTRIBUTES, ad.account_state),
+        self_lookup=SelfLookup(
+            who_am_i=False, search_filter=ad.self_filter, exact_attribute="userPrincipalName"
+        ),
+        username_acl=UsernameAcl(from_ad_schema=True),
+        lockout=ad.LOCKOUT,
     ),
     "openldap": Preset(
         object_filter="(objectClass=inetOrgPerson)",
@@ -51,7 +118,15 @@ PRESETS: dict[Flavor, Preset] = {
         group_strategy="member_of",
         nested_group_strategy="member_of",
         accept_domain_prefix=False,
+        bind_failure=_wrong_password,
+        account_state=AccountState(),
+        self_lookup=SelfLookup(who_am_i=True),
+        username_acl=UsernameAcl(
+            from_ad_schema=False,
+            manual_check="not checked (OpenLDAP publishes no ACL facts); make sure no slapd "
+            "ACL gives 'by self write' on {attributes}",
+        ),
         password_policy_control=True,
-        lockout=PPOLICY,
+        lockout=ppolicy.LOCKOUT,
     ),
 }

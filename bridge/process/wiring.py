@@ -24,12 +24,12 @@ from bridge.core import template as response
 from bridge.core.errors import ConfigError, Problem
 from bridge.core.groups import GroupCache, GroupPolicy
 from bridge.core.login import LoginPolicy, LoginService
-from bridge.core.ports import Directory
+from bridge.core.ports import AttributeVerdict, Directory
 from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import UniqueUsernames
 from bridge.core.usernames import Rule
-from bridge.directory.ad_schema import Verdict
-from bridge.directory.ldap.directory import LdapDirectory, LdapOptions
+from bridge.directory.ldap.directory import LdapDirectory
+from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.guard import Guard, GuardLimits, MemoryStore
@@ -95,9 +95,7 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         bind_template=directory.bind_template,
         attributes=_attributes(settings),
         group_strategy=settings.groups.effective_strategy(directory.preset),
-        active_directory=directory.flavor == "active_directory",
-        password_policy_control=directory.preset.password_policy_control,
-        lockout=directory.preset.lockout,
+        preset=directory.preset,
         password_policy_dn=directory.password_policy_dn,
         needs_groups=bool(settings.groups.allow or settings.groups.deny),
         username_attributes=tuple(dict.fromkeys(r.attribute for r in settings.username_rules)),
@@ -105,15 +103,10 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         max_concurrent=settings.protection.max_concurrent_directory_ops,
     )
     try:
-        ldap = LdapDirectory(options, on_operation=_observer(metrics))
+        return LdapDirectory(options, on_operation=_observer(metrics))
     except (ssl.SSLError, OSError) as exc:
         problem = f"cannot load CA certificates from {options.transport.ca_file}: {exc}"
         raise ConfigError([Problem("directory.ca_file", problem)]) from None
-    if metrics is not None:
-        ldap.servers.on_state = lambda server, up: metrics.server_up.labels(server.name).set(
-            int(up)
-        )
-    return ldap
 
 
 def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None] | None:
@@ -269,17 +262,14 @@ async def check_lockout_budget(service: Service) -> list[str]:
     return problems
 
 
-async def check_username_attributes(service: Service) -> list[Verdict]:
+async def check_username_attributes(service: Service) -> list[AttributeVerdict]:
     """Warn about each username attribute users may write on their own account.
 
     Such an attribute lets anyone claim a colleague's extension (the duplicate check
     keeps the value from both, which still takes it from the colleague). Judged from
     the AD schema; OpenLDAP publishes no such facts, so there it is not checked.
     """
-    directory = service.directory
-    if not isinstance(directory, LdapDirectory):
-        return []
-    verdicts = await directory.username_attribute_verdicts()
+    verdicts = await service.directory.username_attribute_verdicts()
     for verdict in verdicts:
         if verdict.writable_by_self:
             _log.warning(

@@ -11,7 +11,8 @@ import asyncio
 from aiohttp import web
 
 from bridge.core.errors import DirectoryUnavailable
-from bridge.observability.metrics import CONTENT_TYPE
+from bridge.core.ports import DirectoryStats
+from bridge.observability.metrics import CONTENT_TYPE, Metrics
 from bridge.process.runtime import Runtime
 from bridge.web.keys import RUNTIME
 from bridge.web.middlewares import error_middleware, request_id_middleware
@@ -42,11 +43,17 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_endpoint(request: web.Request) -> web.Response:
     """Prometheus text format; gauges of the moment are read now, at scrape time."""
     runtime = request.app[RUNTIME]
-    servers = getattr(runtime.service.directory, "servers", None)
-    runtime.metrics.set_pool_in_use(
-        (server.name, server.in_use) for server in getattr(servers, "servers", [])
-    )
+    _directory_gauges(runtime.metrics, runtime.service.directory.stats())
     return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def _directory_gauges(metrics: Metrics, stats: DirectoryStats) -> None:
+    """Connections in use, and whether each server answered its last operation. A server
+    not asked anything yet (e.g. since a reload) keeps the value it had."""
+    metrics.set_pool_in_use((server.name, server.in_use) for server in stats.servers)
+    for server in stats.servers:
+        if server.up is not None:
+            metrics.server_up.labels(server.name).set(int(server.up))
 
 
 def create_ops_app(runtime: Runtime) -> web.Application:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.directory.ldap.directory import LdapDirectory
@@ -47,6 +48,11 @@ def directory_of(client: Any) -> LdapDirectory:
     directory = client.server.app[RUNTIME].service.directory
     assert isinstance(directory, LdapDirectory)
     return directory
+
+
+def operations(client: Any) -> Mapping[str, int]:
+    """The directory's operation counters now (binds, searches, group_lookups, ...)."""
+    return directory_of(client).stats().operations
 
 
 def expected_body(person: Any) -> dict[str, Any]:

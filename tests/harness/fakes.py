@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from bridge.core.errors import DirectoryUnavailable, LoginRejected, Reason
-from bridge.core.ports import AccountLockout, Directory, LockoutPolicy, Readiness, UserEntry
+from bridge.core.ports import (
+    AccountLockout,
+    AttributeVerdict,
+    Directory,
+    DirectoryStats,
+    Finding,
+    LockoutPolicy,
+    Probe,
+    Readiness,
+    UserEntry,
+)
 
 JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
 USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
@@ -107,6 +117,15 @@ class FakeDirectory:
 
     async def close(self) -> None:
         return None
+
+    async def username_attribute_verdicts(self) -> list[AttributeVerdict]:
+        return []
+
+    async def probe(self) -> Probe:
+        return Probe((Finding("ldaps://dc1", ("fake",)),))
+
+    def stats(self) -> DirectoryStats:
+        return DirectoryStats(operations={"finds": len(self.find_calls)})
 
 
 _directory: Directory = FakeDirectory()

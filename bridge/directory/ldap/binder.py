@@ -24,12 +24,9 @@ from urllib.parse import urlsplit
 
 from bridge.core.errors import DirectoryUnavailable
 from bridge.directory.ldap import wire
-from bridge.directory.ldap.transport import (
-    TRANSIENT_RESULTS,
-    ServerList,
-    ServerState,
-    describe_tls_error,
-)
+from bridge.directory.ldap.results import TRANSIENT_RESULTS
+from bridge.directory.ldap.tls import describe_tls_error
+from bridge.directory.ldap.transport import ServerList, ServerState
 
 #: Everything that means "this connection or server failed", not "the answer is no".
 LINK_ERRORS: tuple[type[BaseException], ...] = (

@@ -7,7 +7,8 @@ forwards a failed password to the PDC emulator, so that is where they are read (
 AD FS does) whenever the PDC is reachable; otherwise on whichever configured DC
 answers, which may have seen fewer failures (the guard's own budget still holds).
 
-Caches are touched from the event loop only; the reads run in the directory's pool.
+Caches are touched from the event loop only; the reads run in the directory's pool,
+through the few service-account reads of :class:`Reads` (``sessions.Sessions``).
 """
 
 from __future__ import annotations
@@ -15,25 +16,40 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import structlog
 
+from bridge.core.attributes import Attributes, values
 from bridge.core.dn import normalize_dn, split_rdns
 from bridge.core.errors import DirectoryUnavailable
 from bridge.core.ports import AccountLockout, LockoutPolicy, UserEntry
 from bridge.directory.ldap.transport import ServerState
-from bridge.directory.lockout_flavors import Attributes, LockoutFlavor, values
-
-if TYPE_CHECKING:
-    from bridge.directory.ldap.directory import LdapDirectory
+from bridge.directory.lockout_flavors import LockoutFlavor
 
 _log = structlog.get_logger("bridge.directory")
 
 CounterSource = Literal["none", "entry", "read"]
 #: How long a policy or the PDC's identity is trusted before it is read again.
 CACHE_TTL = 600.0
+
+
+class Reads(Protocol):
+    """The service-account reads the lockout reader needs, and the servers to read on."""
+
+    async def read(
+        self, dn: str, attributes: Sequence[str], server: ServerState | None = None
+    ) -> UserEntry | None: ...
+
+    async def search(
+        self, base: str, search_filter: str, attributes: Sequence[str]
+    ) -> list[UserEntry]: ...
+
+    @property
+    def configured(self) -> Sequence[ServerState]: ...
+
+    def outside(self, url: str) -> ServerState: ...
 
 
 @dataclass
@@ -43,17 +59,19 @@ class _Cached:
 
 
 class LdapLockout:
-    """Lockout policies and counters of one LdapDirectory."""
+    """Lockout policies and counters of one LDAP directory."""
 
     def __init__(
         self,
-        directory: LdapDirectory,
+        reads: Reads,
         flavor: LockoutFlavor,
+        base_dn: str,
         default_policy_dn: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._directory = directory
-        self.flavor = flavor
+        self._reads = reads
+        self._flavor = flavor
+        self._base_dn = base_dn
         self._default_policy_dn = default_policy_dn
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
@@ -67,7 +85,7 @@ class LdapLockout:
         ``entry``: the counters the entry was just searched with, unless the PDC is
         another server, then read there; ``read``: read them now.
         """
-        policy = await self.policy(self.flavor.policy_dn(user.attributes))
+        policy = await self.policy(self._flavor.policy_dn(user.attributes))
         if policy is None:
             return None
         if counters == "none" or policy.threshold == 0:
@@ -81,7 +99,7 @@ class LdapLockout:
     def _account(
         self, policy: LockoutPolicy, attributes: Attributes, server: str | None
     ) -> AccountLockout:
-        counters = self.flavor.counters(attributes, policy, self._clock())
+        counters = self._flavor.counters(attributes, policy, self._clock())
         return AccountLockout(
             policy, counters.failures, counters.last_failure, counters.locked, server
         )
@@ -89,16 +107,16 @@ class LdapLockout:
     async def _read_counters(
         self, dn: str, pdc: ServerState | None
     ) -> tuple[dict[str, tuple[str, ...]], str | None]:
-        attributes = self.flavor.entry_attributes
+        attributes = self._flavor.entry_attributes
         if pdc is not None:
             try:
-                found = await self._directory.read(dn, attributes, server=pdc)
+                found = await self._reads.read(dn, attributes, server=pdc)
             except DirectoryUnavailable as exc:
                 self._warn_once("pdc_unreachable", pdc=pdc.name, detail=exc.detail)
             else:
                 if found is not None:
                     return dict(found.attributes), pdc.name
-        found = await self._directory.read(dn, attributes)
+        found = await self._reads.read(dn, attributes)
         return (dict(found.attributes), found.server) if found else ({}, None)
 
     # -- policies -----------------------------------------------------------------
@@ -118,11 +136,11 @@ class LdapLockout:
             default = await self._default_dn()
             if default is None:
                 return None
-            found = await self._directory.read(default, self.flavor.policy_attributes)
+            found = await self._reads.read(default, self._flavor.policy_attributes)
             source = f"the default policy {default}"
-            return self.flavor.policy(source, found.attributes) if found else None
-        found = await self._directory.read(dn, self.flavor.policy_attributes)
-        policy = self.flavor.policy(f"the policy {dn}", found.attributes) if found else None
+            return self._flavor.policy(source, found.attributes) if found else None
+        found = await self._reads.read(dn, self._flavor.policy_attributes)
+        policy = self._flavor.policy(f"the policy {dn}", found.attributes) if found else None
         if policy is not None and policy.threshold is not None:
             return policy
         # A policy applies, but the service account may not read it (AD's default ACL
@@ -133,7 +151,7 @@ class LdapLockout:
         return LockoutPolicy(None, max(windows, default=None), f"{dn} (unreadable)")
 
     async def _default_dn(self) -> str | None:
-        if self.flavor.default_policy_at_domain_root:
+        if self._flavor.default_policy_at_domain_root:
             return await self.domain_root()
         return self._default_policy_dn
 
@@ -143,7 +161,7 @@ class LdapLockout:
         cached = self._cached("root")
         if cached is not None:
             return str(cached.value) if cached.value else None
-        found = await self._directory.read("", ("defaultNamingContext",))
+        found = await self._reads.read("", ("defaultNamingContext",))
         root = values(found.attributes, "defaultNamingContext") if found else ()
         self._cache["root"] = _Cached(root[0] if root else "", self._clock() + CACHE_TTL)
         return root[0] if root else None
@@ -155,13 +173,13 @@ class LdapLockout:
         default = await self.policy(None)
         if default is not None:
             found.append(default)
-        flavor = self.flavor
-        base: str | None = self._directory.options.base_dn
+        flavor = self._flavor
+        base: str | None = self._base_dn
         if flavor.policy_container is not None:
             root = await self.domain_root()
             base = f"{flavor.policy_container},{root}" if root else None
         if base:
-            for entry in await self._directory.search(
+            for entry in await self._reads.search(
                 base, flavor.policy_filter, flavor.policy_attributes
             ):
                 if normalize_dn(entry.dn) != normalize_dn(self._default_policy_dn or ""):
@@ -169,11 +187,19 @@ class LdapLockout:
         return found
 
     # -- the PDC emulator ---------------------------------------------------------
+    async def counters_note(self) -> str | None:
+        """Where the counters are read, for check-config (None: on the entry, as found)."""
+        if not self._flavor.pdc_emulator:
+            return None
+        pdc = await self.pdc()
+        where = pdc.name if pdc else "unknown (counters are read on the configured servers)"
+        return f"PDC emulator (bad-password counters read there): {where}"
+
     async def pdc(self) -> ServerState | None:
         """The domain's PDC emulator (AD only): one of the configured servers when its
         RootDSE names the role owner, else the owner's dNSHostName on the same scheme
         and port. None when unknown; looked up again after ``CACHE_TTL``."""
-        if not self.flavor.pdc_emulator:
+        if not self._flavor.pdc_emulator:
             return None
         cached = self._cached("pdc")
         if cached is not None:
@@ -190,13 +216,13 @@ class LdapLockout:
         root = await self.domain_root()
         if root is None:
             return None
-        domain = await self._directory.read(root, ("fSMORoleOwner",))
+        domain = await self._reads.read(root, ("fSMORoleOwner",))
         owner = values(domain.attributes, "fSMORoleOwner") if domain else ()
         if not owner:
             return None
         role = normalize_dn(owner[0])
-        for server in self._directory.servers.servers:
-            dse = await self._directory.read("", ("dsServiceName",), server=server)
+        for server in self._reads.configured:
+            dse = await self._reads.read("", ("dsServiceName",), server=server)
             names = values(dse.attributes, "dsServiceName") if dse else ()
             if names and normalize_dn(names[0]) == role:
                 return server
@@ -205,13 +231,13 @@ class LdapLockout:
     async def _outside_pdc(self, owner: str) -> ServerState | None:
         """The PDC is not among the configured URLs: reach it by its DNS name."""
         server_dn = ",".join(split_rdns(owner)[1:])
-        entry = await self._directory.read(server_dn, ("dNSHostName",))
+        entry = await self._reads.read(server_dn, ("dNSHostName",))
         host = values(entry.attributes, "dNSHostName") if entry else ()
         if not host:
             return None
-        first = urlsplit(self._directory.servers.servers[0].url)
+        first = urlsplit(self._reads.configured[0].url)
         port = f":{first.port}" if first.port else ""
-        return self._directory.servers.outside(f"{first.scheme}://{host[0]}{port}")
+        return self._reads.outside(f"{first.scheme}://{host[0]}{port}")
 
     # -- helpers ------------------------------------------------------------------
     def _cached(self, key: str) -> _Cached | None:
@@ -225,15 +251,3 @@ class LdapLockout:
         if marker not in self._warned:
             self._warned.add(marker)
             _log.warning(event, **fields)
-
-
-def describe(policies: Sequence[LockoutPolicy]) -> list[str]:
-    """One line per policy, for check-config."""
-    lines = []
-    for policy in policies:
-        threshold = "never locks" if policy.threshold == 0 else f"locks at {policy.threshold}"
-        if policy.threshold is None:
-            threshold = "threshold not readable by the service account (guarded as the strictest)"
-        window = f", window {policy.window:g}s" if policy.window else ""
-        lines.append(f"lockout policy: {policy.source}: {threshold}{window}")
-    return lines

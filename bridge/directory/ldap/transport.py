@@ -1,4 +1,4 @@
-"""Reaching LDAP servers: TLS, timeouts, pooled connections, failover.
+"""Reaching LDAP servers: timeouts, pooled connections, failover.
 
 Everything here blocks and runs in the directory executor, never on the event loop.
 
@@ -10,6 +10,9 @@ Everything here blocks and runs in the directory executor, never on the event lo
   is never used for a search.
 * Connections are recycled after ``max_age`` (before AD's idle timeout drops them) and
   replaced when the server drops them.
+
+TLS (the context, the handshake, describing its failures) is ``tls.py``; what an
+answer means (entries, result codes) is ``results.py``.
 """
 
 from __future__ import annotations
@@ -20,21 +23,23 @@ import queue
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 
-from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable
+from bridge.core.errors import DirectoryUnavailable
+from bridge.core.ports import ServerStats
+from bridge.directory.ldap.tls import VerifiedTls, describe_failure, needs_tls, tls_context
 
 T = TypeVar("T")
+#: The two pools: service-account connections for searches, connections for user binds.
+Pool = Literal["search", "bind"]
 
-#: Result codes that mean "this server cannot answer now": try the next one.
-TRANSIENT_RESULTS = frozenset({51, 52, 80, 81})  # busy, unavailable, other, server down
 #: ldap3 exceptions that mean the transport failed.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ldap_exc.LDAPCommunicationError,
@@ -81,25 +86,6 @@ class TransportOptions:
     cooldown: float
 
 
-def describe_tls_error(exc: BaseException) -> str:
-    """Say what failed in a TLS handshake, so an admin knows what to fix."""
-    text = str(exc)
-    lowered = text.lower()
-    if "expired" in lowered:
-        return f"TLS: the server certificate has expired ({text})"
-    if "doesn't match" in lowered or "hostname" in lowered or "ip address mismatch" in lowered:
-        return f"TLS: the certificate does not name this server; set tls_server_name ({text})"
-    if (
-        "unable to get local issuer" in lowered
-        or "self-signed" in lowered
-        or "self signed" in lowered
-    ):
-        return f"TLS: certificate chain not trusted; check ca_file ({text})"
-    if "certificate verify failed" in lowered:
-        return f"TLS: certificate verification failed ({text})"
-    return text
-
-
 @dataclass
 class _Pooled:
     connection: ldap3.Connection
@@ -116,10 +102,11 @@ class ServerState:
     tls: ssl.SSLContext | None = None
     down_until: float = 0.0
     last_error: str = ""
+    #: True: the last operation sent here was answered; False: it failed; None: none yet
+    up: bool | None = None
     _search: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
     _bind: queue.LifoQueue[_Pooled] = field(default_factory=queue.LifoQueue)
     in_use: int = 0
-    opened: int = 0
     #: operations sent this server's way, failed ones included (shows who was skipped)
     attempts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,8 +136,6 @@ class ServerState:
         )
         try:
             connection.open(read_server_info=False)
-            with self._lock:
-                self.opened += 1
             if self.options.start_tls and not connection.server.ssl and not connection.start_tls():
                 raise TransportFailure(f"StartTLS refused: {connection.result.get('description')}")
         except BaseException:
@@ -158,9 +143,25 @@ class ServerState:
             raise
         return connection
 
+    def use(
+        self,
+        kind: Pool,
+        factory: Callable[[ServerState], ldap3.Connection],
+        work: Callable[[ldap3.Connection], T],
+    ) -> T:
+        """Run ``work`` on a pooled connection; if the server had dropped it while idle,
+        once more on a new connection (the other idle ones are stale too: drop them)."""
+        try:
+            with self.lease(kind, lambda: factory(self)) as connection:
+                return work(connection)
+        except StaleConnection:
+            self.drop_pools()
+        with self.lease(kind, lambda: factory(self), fresh=True) as connection:
+            return work(connection)
+
     @contextmanager
     def lease(
-        self, kind: str, factory: Callable[[], ldap3.Connection], fresh: bool = False
+        self, kind: Pool, factory: Callable[[], ldap3.Connection], fresh: bool = False
     ) -> Iterator[ldap3.Connection]:
         """Borrow a pooled connection (a new one with ``fresh``); it goes back to the pool
         only if nothing went wrong. A transport failure on a *reused* connection raises
@@ -217,9 +218,8 @@ class ServerState:
         except queue.Empty:
             return None
 
-    @property
-    def idle(self) -> int:
-        return self._search.qsize() + self._bind.qsize()
+    def stats(self) -> ServerStats:
+        return ServerStats(self.name, self.up, self.in_use, self.attempts, self.last_error)
 
 
 def close_connection(connection: ldap3.Connection) -> None:
@@ -234,45 +234,6 @@ def close_connection(connection: ldap3.Connection) -> None:
     connection.closed = True
 
 
-class VerifiedTls(ldap3.Tls):
-    """TLS done by the standard library: chain and name checked in the handshake.
-
-    ldap3 2.9 checks the name itself with ``ssl.match_hostname`` (deprecated since
-    Python 3.7, removed in 3.12, a DeprecationWarning that aborts the handshake under
-    warnings-as-errors) and treats ``valid_names`` as names to accept *besides* the
-    dialled host, so ``tls_server_name`` could never narrow the check. Here the
-    context checks the one expected name (``tls_server_name`` or the URL's host, IP
-    literals against IP SANs) and refuses anything below TLS 1.2.
-    """
-
-    def __init__(self, context: ssl.SSLContext, server_name: str) -> None:
-        super().__init__(validate=ssl.CERT_REQUIRED)
-        self.context = context
-        self.server_name = server_name
-
-    def wrap_socket(self, connection: ldap3.Connection, do_handshake: bool = False) -> None:
-        connection.socket = self.context.wrap_socket(
-            connection.socket,
-            server_side=False,
-            do_handshake_on_connect=do_handshake,
-            server_hostname=self.server_name,
-        )
-
-
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """The verifying client context: built once per loaded config and shared by every
-    connection, so a reload (not a restart) is what picks up a replaced CA file."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
-
-
-def needs_tls(url: str, options: TransportOptions) -> bool:
-    return urlsplit(url).scheme == "ldaps" or options.start_tls
-
-
 def make_server(
     url: str, options: TransportOptions, context: ssl.SSLContext | None
 ) -> ldap3.Server:
@@ -280,7 +241,7 @@ def make_server(
     use_ssl = parts.scheme == "ldaps"
     host = parts.hostname or ""
     tls = None
-    if needs_tls(url, options):
+    if needs_tls(url, options.start_tls):
         if context is None:
             raise TransportFailure(f"{url}: TLS is required but no TLS context was built")
         tls = VerifiedTls(context, options.tls_server_name or host)
@@ -304,11 +265,12 @@ class ServerList:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options
-        tls = tls_context(options.ca_file) if any(needs_tls(u, options) for u in urls) else None
+        tls = None
+        if any(needs_tls(url, options.start_tls) for url in urls):
+            tls = tls_context(options.ca_file)
         self.servers = [ServerState(url, options, tls) for url in urls]
         #: cool-downs are measured on this clock; a test may swap it for a fake one
         self.clock = clock
-        self.on_state: Callable[[ServerState, bool], None] = lambda server, up: None
 
     def outside(self, url: str) -> ServerState:
         """A server outside the failover list (e.g. AD's PDC emulator), sharing the TLS
@@ -329,14 +291,13 @@ class ServerList:
     def mark_down(self, server: ServerState, error: str) -> None:
         server.down_until = self.clock() + self.options.cooldown
         server.last_error = error
+        server.up = False
         server.drop_pools()
-        self.on_state(server, False)
 
     def mark_up(self, server: ServerState) -> None:
-        if server.down_until or server.last_error:
-            server.down_until = 0.0
-            server.last_error = ""
-        self.on_state(server, True)
+        server.down_until = 0.0
+        server.last_error = ""
+        server.up = True
 
     def run(self, operation: Callable[[ServerState], T], deadline: float) -> T:
         """Run ``operation`` on the first server that answers, before ``deadline``.
@@ -356,49 +317,10 @@ class ServerList:
                 errors.append(f"{server.name}: {exc}")
                 continue
             except TRANSPORT_ERRORS as exc:
-                detail = describe_tls_error(exc) if _is_tls(exc) else _short(exc)
+                detail = describe_failure(exc)
                 self.mark_down(server, detail)
                 errors.append(f"{server.name}: {detail}")
                 continue
             self.mark_up(server)
             return result
         raise DirectoryUnavailable("; ".join(errors) or "no directory server configured")
-
-
-def _is_tls(exc: BaseException) -> bool:
-    return isinstance(
-        exc, ssl.SSLError | ldap_exc.LDAPCertificateError | ldap_exc.LDAPStartTLSError
-    ) or ("certificate" in str(exc).lower() or "ssl" in type(exc).__name__.lower())
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-def entries(connection: ldap3.Connection) -> list[dict[str, Any]]:
-    """The entries of the last search; referrals (searchResRef) are never followed."""
-    return [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-
-
-def result_text(result: Mapping[str, Any] | None) -> str:
-    """``description: message``, or the description alone when the server said nothing."""
-    result = result or {}
-    message = str(result.get("message") or "").strip().rstrip("\x00").strip()
-    description = str(result.get("description", "no result"))
-    return (f"{description}: {message}" if message else description)[:200]
-
-
-def check_result(connection: ldap3.Connection, what: str) -> dict[str, Any]:
-    """Turn an ldap3 result into an exception when it means "server cannot answer"."""
-    result: dict[str, Any] = connection.result or {}
-    code = result.get("result", 0)
-    if code in TRANSIENT_RESULTS:
-        raise TransportFailure(f"{what}: {result.get('description')} {result.get('message', '')}")
-    if code == 8:  # strongerAuthRequired
-        raise DirectoryMisconfigured(
-            f"{what}: the server requires transport encryption for simple binds; "
-            "use an ldaps:// URL or set start_tls = true",
-            str(connection.server),
-        )
-    return result

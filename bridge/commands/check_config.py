@@ -1,0 +1,158 @@
+"""``check-config [--connect]``: is this configuration what ``serve`` would run?
+
+It builds the very Service that ``serve`` would run, after the same TLS check, so
+"configuration OK" means the service would start. ``--connect`` then asks the
+directory to examine each of its servers on its own (``Directory.probe``), and checks
+the failure budget against the lockout policies the guard will follow, read by the
+same code as at start-up. Everything shown here is formatted from what the directory
+returns; nothing here speaks LDAP.
+
+Exit codes: 0 all good, 2 configuration error or a failed check. Passwords are never
+printed, and nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from bridge.config import Config, Settings
+from bridge.core.errors import ConfigError, DirectoryUnavailable
+from bridge.core.ports import Finding, LockoutPolicy
+from bridge.directory.lockout_flavors import budget_problems
+from bridge.process.tls import check_tls
+from bridge.process.wiring import Service, build_service
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def build(config: Config) -> Service | None:
+    """The Service ``serve`` would run, after the same TLS check ``serve`` does; None
+    (with every problem on stderr) when it would not start."""
+    try:
+        check_tls(config)
+        return build_service(config)
+    except ConfigError as exc:
+        print("ringotel-bridge: invalid configuration:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+async def check_config(config: Config, connect: bool) -> int:
+    """Validate (building the Service, users file included); optionally probe servers."""
+    service = build(config)
+    if service is None:
+        return EXIT_FAILED
+    try:
+        say(f"configuration OK: {config.source or '(in memory)'}")
+        for line in summary(config):
+            say(f"  {line}")
+        for warning in config.warnings:
+            say(f"  warning: {warning}")
+        if not connect:
+            return EXIT_OK
+        return await _connect(service)
+    finally:
+        await service.close()
+
+
+def summary(config: Config) -> list[str]:
+    settings = config.settings
+    server = settings.server
+    lines = [
+        f"listen: {', '.join(server.listen)} ({'TLS' if server.tls_cert_file else 'plain HTTP'})",
+        f"ops listener: {server.ops_listen or 'off'}",
+        f"auth paths: {', '.join(server.auth_paths)}",
+        f"client auth mode: {settings.client_auth.mode}",
+    ]
+    directory = settings.directory
+    if directory.type == "file":
+        lines.append(f"directory: file {config.files['directory.users_file']}")
+    else:
+        lines += _ldap_summary(settings)
+    groups = f"groups: allow {len(settings.groups.allow)}, deny {len(settings.groups.deny)}"
+    if directory.type == "ldap":
+        groups += f", strategy {settings.groups.effective_strategy(directory.preset)}"
+    lines.append(groups)
+    lines.append("usernames from: " + ", ".join(r.attribute for r in settings.username_rules))
+    return lines
+
+
+def _ldap_summary(settings: Settings) -> list[str]:
+    directory = settings.directory
+    if directory.bind_dn:
+        account = f"service account {directory.bind_dn} (search, then bind)"
+    else:
+        account = f"direct bind with {directory.bind_template}"
+    return [
+        f"directory: ldap, flavor {directory.flavor}",
+        f"urls: {', '.join(directory.urls)}" + (" (StartTLS)" if directory.start_tls else ""),
+        f"base DN: {directory.base_dn or '(none)'}",
+        f"bind: {account}",
+        f"user filter: {directory.effective_user_filter}",
+    ]
+
+
+async def _connect(service: Service) -> int:
+    probe = await service.directory.probe()
+    for finding in probe.servers:
+        _show(finding)
+    failed = probe.failed
+    if not failed:
+        try:
+            policies = await service.directory.lockout_policies()
+        except DirectoryUnavailable as exc:
+            say(f"lockout:\n  FAILED: the lockout policies could not be read: {exc.detail}")
+            failed = True
+        else:
+            failed = _lockout(service.settings, policies, probe.lockout_notes)
+    if failed:
+        print("ringotel-bridge: some directory checks failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _show(finding: Finding) -> None:
+    say(f"{finding.subject}:")
+    for line in finding.lines:
+        say(f"  {line}")
+    for failure in finding.failures:
+        say(f"  FAILED: {failure}")
+    if not finding.failures:
+        say("  OK")
+
+
+def _lockout(settings: Settings, policies: Sequence[LockoutPolicy], notes: Sequence[str]) -> bool:
+    """The lockout policies the guard will follow, where it reads the counters, and
+    whether the configured budget stays below every threshold (True: it does not)."""
+    protection = settings.protection
+    say("lockout:")
+    for line in describe(policies) or ["no lockout policy readable (the budget alone guards)"]:
+        say(f"  {line}")
+    for note in notes:
+        say(f"  {note}")
+    say(
+        f"  protection.max_failures = {protection.max_failures}, "
+        f"failure_window = {protection.failure_window:g}s"
+    )
+    problems = budget_problems(protection.max_failures, protection.failure_window, policies)
+    for problem in problems:
+        say(f"  FAILED: {problem}")
+    return bool(problems)
+
+
+def describe(policies: Sequence[LockoutPolicy]) -> list[str]:
+    """One line per policy."""
+    lines = []
+    for policy in policies:
+        threshold = "never locks" if policy.threshold == 0 else f"locks at {policy.threshold}"
+        if policy.threshold is None:
+            threshold = "threshold not readable by the service account (guarded as the strictest)"
+        window = f", window {policy.window:g}s" if policy.window else ""
+        lines.append(f"lockout policy: {policy.source}: {threshold}{window}")
+    return lines
