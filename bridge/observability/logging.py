@@ -6,6 +6,7 @@ is masked even if a caller passes one by mistake. Callers must still never pass 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -17,11 +18,16 @@ _SECRET_KEYS = ("password", "secret", "token", "authorization", "credential")
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        lowered = key.lower()
-        if any(word in lowered for word in _SECRET_KEYS) and key not in ("token_type",):
+    for key in event:
+        if _names_a_secret(key):
             event[key] = "***"
     return event
+
+
+@functools.lru_cache(maxsize=512)  # the bridge logs a few dozen distinct keys
+def _names_a_secret(key: str) -> bool:
+    lowered = key.lower()
+    return key != "token_type" and any(word in lowered for word in _SECRET_KEYS)
 
 
 def configure(format: str = "json", level: str = "info", stream: Any = None) -> None:

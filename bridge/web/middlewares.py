@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -21,7 +21,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id to every log line of this request and echo it back."""
     offered = request.headers.get("X-Request-Id", "")
-    request_id = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
+    request_id = offered if _SAFE_ID.match(offered) else secrets.token_hex(16)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:

@@ -6,6 +6,7 @@ only up to the first address that is not itself a trusted proxy.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from bridge.config import ServerSettings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=4096)  # the same few peers again and again
 def _parse(text: str | None) -> Address | None:
     try:
         address = ipaddress.ip_address((text or "").strip())

@@ -87,6 +87,8 @@ class BodyFormat:
         read for a body we would refuse), at most ``max_size`` bytes, within
         ``deadline`` seconds; for :meth:`parse`."""
         self._is_json(request.headers.get("Content-Type"))
+        if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+            return _take_buffered(request, max_size)
         try:
             async with asyncio.timeout(deadline):
                 return await _read_limited(request, max_size)
@@ -162,6 +164,16 @@ async def _read_limited(request: web.Request, max_size: int) -> bytes:
         if size > max_size:
             raise _too_large(max_size)
     return b"".join(chunks)
+
+
+def _take_buffered(request: web.Request, max_size: int) -> bytes:
+    """The body a small request carried in its first packets, already buffered."""
+    if request.content_length is not None and request.content_length > max_size:
+        raise _too_large(max_size)
+    body = request.content.read_nowait(max_size + 1)
+    if len(body) > max_size:
+        raise _too_large(max_size)
+    return body
 
 
 def _too_large(max_size: int) -> UnreadableBody:
