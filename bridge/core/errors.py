@@ -1,4 +1,4 @@
-"""The error taxonomy, in one place.
+"""The errors that cross layers; each module's own errors stop at its boundary.
 
 A login has three outcomes and they stay distinct all the way up to HTTP::
 
@@ -6,7 +6,7 @@ A login has three outcomes and they stay distinct all the way up to HTTP::
     Rejected(reason)             -> 403, the same body for every reason
     DirectoryUnavailable         -> 503, never reported as a wrong password
 
-Exceptions::
+The exceptions defined here are the ones the core and more than one adapter share::
 
     BridgeError
      +-- ConfigError              settings invalid; carries every problem with its dotted key
@@ -15,8 +15,28 @@ Exceptions::
      |    +-- DirectoryMisconfigured  the server answered in a way only a config change fixes
      +-- InvalidRequest           the HTTP body is malformed (400 / 413 / 415)
 
-Lower-level exceptions (ldap3, OSError, PyJWT) are translated at the adapter boundary
-with ``raise ... from`` so nothing above ``bridge.directory`` ever sees them.
+Every other exception class belongs to one module and is translated where that
+module meets the rest (``raise ... from``), so nothing above it sees it:
+
+=====================================  ==============================================
+raised in                              translated to, by
+=====================================  ==============================================
+``directory.ldap`` (ldap3 errors,      DirectoryUnavailable / DirectoryMisconfigured /
+``TransportFailure``, ``LinkFailure``,  LoginRejected, in ``ldap/sessions.py`` and
+``WireError``)                         ``ldap/directory.py``
+``directory.ad_schema.SchemaUnreadable``  a verdict "not checked", ``ldap/directory.py``
+``config.secret_files.SecretFileRefused``  ConfigError naming the key, ``config``
+``guard.key.KeyFileError``             ConfigError (``protection.key_file``), wiring
+``client_auth.keys.KeyMaterialError``  ConfigError (``client_auth.signing_key_file``)
+``client_auth.tokens.InvalidToken``    ClientAuthFailed, ``client_auth.modes``
+``client_auth.credentials.MalformedBasic``  ClientAuthFailed / OAuthError
+``client_auth.modes.ClientAuthFailed``  401 + WWW-Authenticate, ``web.app``
+``client_auth.token_endpoint.OAuthError``  an RFC 6749 §5.2 answer, ``web.oauth_handler``
+``web.reading.UnreadableBody``         InvalidRequest or OAuthError, ``web``
+``core.template.TemplateError``        ConfigError (``response.template``), wiring
+``commands.prompt.NoPassword``,        a message and an exit status, ``commands``
+``commands.descriptor.DescriptorError``
+=====================================  ==============================================
 """
 
 from __future__ import annotations
