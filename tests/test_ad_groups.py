@@ -52,9 +52,7 @@ async def test_nested_member_is_allowed(
     groups = {"strategy": strategy} if strategy else {}
     config = make_config(raw, groups=groups)
     if strategy is None:
-        assert config.settings.groups.effective_strategy(config.settings.directory.preset) == (
-            "token_groups"
-        )
+        assert getattr(config.directory.backend, "group_strategy", None) == "token_groups"
     client = await bridge_client(config)
     status, body = await login(client, ALICE.sam, ALICE.password)
     assert status == 200, audit(log_stream, ALICE.sam)

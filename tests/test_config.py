@@ -1,67 +1,30 @@
-"""Settings: minimal valid documents, every problem with its dotted key, secrets, presets."""
+"""Settings: minimal valid documents, every problem with its dotted key, durations, load()."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bridge.config import Config, from_mapping, load, parse_duration
-from bridge.core.errors import ConfigError, Problem
+from bridge.core.errors import ConfigError
+from tests.config_docs import (
+    AD_DN,
+    USERNAMES,
+    basic_doc,
+    keys_of,
+    ldap_directory,
+    problems_of,
+    secret,
+    write_secrets,
+)
 
-AD_DN = "CN=svc-ringotel,OU=Service Accounts,DC=corp,DC=example"
-
-
-def secret(path: Path, content: str | bytes = "s3cret-value-0123456789", mode: int = 0o600) -> Path:
-    data = content.encode() if isinstance(content, str) else content
-    path.write_bytes(data)
-    path.chmod(mode)
-    return path
-
-
-def ldap_directory(**overrides: Any) -> dict[str, Any]:
-    return {
-        "type": "ldap",
-        "urls": ["ldaps://dc1.corp.example", "ldaps://dc2.corp.example"],
-        "bind_dn": AD_DN,
-        "bind_password_file": "ldap-bind-password",
-        "base_dn": "DC=corp,DC=example",
-        **overrides,
-    }
-
-
-#: An LDAP directory has no default username attribute: every LDAP document names one.
-USERNAMES = [{"attribute": "employeeNumber"}]
-
-
-def basic_doc(**directory: Any) -> dict[str, Any]:
-    return {
-        "client_auth": {"mode": "basic", "password_file": "client-password"},
-        "directory": ldap_directory(**directory),
-        "usernames": USERNAMES,
-    }
+# --- minimal valid documents -------------------------------------------------------------
 
 
 @pytest.fixture
 def secrets_dir(tmp_path: Path) -> Path:
-    for name in ("ldap-bind-password", "client-password", "token", "client-secret"):
-        secret(tmp_path / name, f"{name}-value-0123456789")
-    secret(tmp_path / "jwt-signing-key", "k" * 40)
-    return tmp_path
-
-
-def problems_of(raw: dict[str, Any], base_dir: Path, **kwargs: Any) -> tuple[Problem, ...]:
-    with pytest.raises(ConfigError) as info:
-        from_mapping(raw, base_dir=base_dir, environ=kwargs.pop("environ", {}), **kwargs)
-    return info.value.problems
-
-
-def keys_of(problems: tuple[Problem, ...]) -> set[str]:
-    return {p.key for p in problems}
-
-
-# --- minimal valid documents -------------------------------------------------------------
+    return write_secrets(tmp_path)
 
 
 def test_minimal_basic_ldap(secrets_dir: Path) -> None:
@@ -280,201 +243,7 @@ def test_plaintext_check_is_case_insensitive(secrets_dir: Path) -> None:
     assert "clear text" in problems[0].message
 
 
-# --- secret files -----------------------------------------------------------------------
-
-
-def test_relative_secret_resolves_under_credentials_directory(tmp_path: Path) -> None:
-    config_dir = tmp_path / "etc"
-    creds = tmp_path / "creds"
-    config_dir.mkdir()
-    creds.mkdir()
-    secret(config_dir / "client-password", "beside-the-config")
-    secret(config_dir / "ldap-bind-password", "beside-bind")
-    secret(creds / "client-password", "from-credentials")
-    secret(creds / "ldap-bind-password", "bind-from-credentials")
-    config = from_mapping(
-        basic_doc(), base_dir=config_dir, environ={"CREDENTIALS_DIRECTORY": str(creds)}
-    )
-    assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"from-credentials"
-    assert config.secrets.bind_password is not None
-    assert config.secrets.bind_password.reveal() == b"bind-from-credentials"
-
-
-def test_relative_secret_resolves_beside_the_config_without_credentials_directory(
-    tmp_path: Path,
-) -> None:
-    secret(tmp_path / "client-password", "beside-the-config")
-    secret(tmp_path / "ldap-bind-password", "bind")
-    config = from_mapping(basic_doc(), base_dir=tmp_path, environ={})
-    assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"beside-the-config"
-
-
-def test_absolute_secret_path_ignores_credentials_directory(tmp_path: Path) -> None:
-    creds = tmp_path / "creds"
-    creds.mkdir()
-    secret(creds / "ldap-bind-password", "bind")
-    secret(creds / "client-password", "from-credentials")
-    absolute = secret(tmp_path / "elsewhere", "absolute-0123456789")
-    raw = basic_doc()
-    raw["client_auth"]["password_file"] = str(absolute)
-    config = from_mapping(raw, base_dir=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
-    assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"absolute-0123456789"
-
-
-def test_world_readable_secret_is_a_problem_naming_the_key(secrets_dir: Path) -> None:
-    (secrets_dir / "ldap-bind-password").chmod(0o644)
-    problems = problems_of(basic_doc(), secrets_dir)
-    assert keys_of(problems) == {"directory.bind_password_file"}
-    assert "readable by everyone" in problems[0].message
-
-
-def test_group_readable_secret_is_fine(secrets_dir: Path) -> None:
-    (secrets_dir / "ldap-bind-password").chmod(0o640)
-    from_mapping(basic_doc(), base_dir=secrets_dir, environ={})
-
-
-def test_every_secret_problem_at_once(secrets_dir: Path) -> None:
-    secret(secrets_dir / "ldap-bind-password", "")
-    (secrets_dir / "client-password").unlink()
-    problems = problems_of(basic_doc(), secrets_dir)
-    by_key = {p.key: p.message for p in problems}
-    assert set(by_key) == {"directory.bind_password_file", "client_auth.password_file"}
-    assert "empty" in by_key["directory.bind_password_file"]
-    assert "cannot read" in by_key["client_auth.password_file"]
-
-
-def test_file_with_only_a_newline_is_empty(secrets_dir: Path) -> None:
-    secret(secrets_dir / "client-password", "\n")
-    problems = problems_of(basic_doc(), secrets_dir)
-    assert [p.key for p in problems] == ["client_auth.password_file"]
-    assert "empty" in problems[0].message
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (b"pa ss-0123456789ab\n", b"pa ss-0123456789ab"),
-        (b"pass-0123456789abc\r\n", b"pass-0123456789abc"),
-        (b"pass-0123456789abc", b"pass-0123456789abc"),
-        (b" pass-0123456789ab \n\n", b" pass-0123456789ab \n"),  # one line ending only
-    ],
-)
-def test_trailing_newline_is_stripped_and_nothing_else(
-    secrets_dir: Path, content: bytes, expected: bytes
-) -> None:
-    secret(secrets_dir / "client-password", content)
-    config = from_mapping(basic_doc(), base_dir=secrets_dir, environ={})
-    assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == expected
-
-
-def test_inline_secret_is_accepted_with_a_warning(secrets_dir: Path) -> None:
-    raw = basic_doc()
-    raw["client_auth"] = {"mode": "basic", "password": "inline-pass-0123456789"}
-    config = from_mapping(raw, base_dir=secrets_dir, environ={})
-    assert config.secrets.basic_password is not None
-    assert config.secrets.basic_password.reveal() == b"inline-pass-0123456789"
-    assert len(config.warnings) == 1
-    assert "client_auth.password" in config.warnings[0]
-    assert "inline-pass" not in config.warnings[0]
-
-
-@pytest.mark.parametrize(
-    ("section", "key"),
-    [
-        ({"mode": "basic", "password": "short-pass"}, "client_auth.password"),
-        ({"mode": "bearer", "token_file": "short"}, "client_auth.token_file"),
-        (
-            {"mode": "bearer", "token_file": "token", "token_files": ["short"]},
-            "client_auth.token_files[0]",
-        ),
-        (
-            {
-                "mode": "oauth2",
-                "client_secret_file": "short",
-                "signing_key_file": "jwt-signing-key",
-            },
-            "client_auth.client_secret_file",
-        ),
-    ],
-)
-def test_guessable_client_secrets_are_refused(
-    secrets_dir: Path, section: dict[str, Any], key: str
-) -> None:
-    """Basic passwords, Bearer tokens and client secrets guard a service on the network:
-    at least 16 bytes, or the config does not load."""
-    secret(secrets_dir / "short", "fifteen-bytes!!")
-    raw = {**basic_doc(), "client_auth": section}
-    problems = problems_of(raw, secrets_dir)
-    assert keys_of(problems) == {key}
-    assert "shorter than 16 bytes" in problems[0].message
-
-
-def test_inline_and_file_together_is_a_problem(secrets_dir: Path) -> None:
-    raw = basic_doc()
-    raw["client_auth"]["password"] = "inline-pass"
-    problems = problems_of(raw, secrets_dir)
-    assert keys_of(problems) == {"client_auth.password"}
-
-
-def test_secret_never_in_repr(secrets_dir: Path) -> None:
-    config = from_mapping(basic_doc(), base_dir=secrets_dir, environ={})
-    assert "client-password-value-0123456789" not in repr(config)
-    assert "ldap-bind-password-value-0123456789" not in repr(config)
-
-
-# --- presets ----------------------------------------------------------------------------
-
-
-def test_active_directory_default_filter(secrets_dir: Path) -> None:
-    directory = from_mapping(basic_doc(), base_dir=secrets_dir, environ={}).settings.directory
-    flt = directory.effective_user_filter
-    assert "(sAMAccountName={login})" in flt
-    assert "(userPrincipalName={login})" in flt
-    assert "objectCategory=person" in flt
-    assert "mail" not in flt
-    assert flt.count("(") == flt.count(")")
-    assert directory.effective_accept_domain_prefix is True
-
-
-def test_openldap_default_filter(secrets_dir: Path) -> None:
-    raw = basic_doc(flavor="openldap")
-    directory = from_mapping(raw, base_dir=secrets_dir, environ={}).settings.directory
-    flt = directory.effective_user_filter
-    assert "(uid={login})" in flt
-    assert "sAMAccountName" not in flt
-    assert flt.count("(") == flt.count(")")
-    assert directory.effective_accept_domain_prefix is False
-
-
-@pytest.mark.parametrize("flavor", ["active_directory", "openldap"])
-def test_accept_mail_adds_the_mail_attribute(secrets_dir: Path, flavor: str) -> None:
-    raw = basic_doc(flavor=flavor, accept_mail=True)
-    flt = from_mapping(raw, base_dir=secrets_dir, environ={}).settings.directory
-    assert "(mail={login})" in flt.effective_user_filter
-    assert flt.effective_user_filter.startswith("(&")
-    assert "(|" in flt.effective_user_filter
-
-
-def test_configured_filter_wins_over_preset(secrets_dir: Path) -> None:
-    raw = basic_doc(user_filter="(&(objectClass=person)(cn={login}))", accept_mail=True)
-    directory = from_mapping(raw, base_dir=secrets_dir, environ={}).settings.directory
-    assert directory.effective_user_filter == "(&(objectClass=person)(cn={login}))"
-
-
-def test_filter_without_login_placeholder_is_a_problem(secrets_dir: Path) -> None:
-    problems = problems_of(basic_doc(user_filter="(objectClass=person)"), secrets_dir)
-    assert keys_of(problems) == {"directory"}
-    assert "{login}" in problems[0].message
-
-
-def test_preset_display_name_default(secrets_dir: Path) -> None:
-    settings = from_mapping(basic_doc(), base_dir=secrets_dir, environ={}).settings
-    assert [r.attribute for r in settings.username_rules] == ["employeeNumber"]
-    assert settings.display_name_attribute == "displayName"
+# --- usernames --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("flavor", ["active_directory", "openldap"])
@@ -501,17 +270,6 @@ def test_missing_usernames_waits_for_a_valid_directory_section(secrets_dir: Path
     assert keys_of(problems_of(raw, secrets_dir)) == {"directory"}
 
 
-def test_file_directory_keeps_a_username_default(secrets_dir: Path) -> None:
-    """Only the administrator writes the users file: nobody can forge a value there."""
-    (secrets_dir / "users.toml").write_text("")
-    raw = {
-        "client_auth": {"mode": "basic", "password_file": "client-password"},
-        "directory": {"type": "file", "users_file": "users.toml"},
-    }
-    settings = from_mapping(raw, base_dir=secrets_dir, environ={}).settings
-    assert [r.attribute for r in settings.username_rules] == ["ipPhone", "otherIpPhone"]
-
-
 @pytest.mark.parametrize(("value", "seconds"), [("5m", 300.0), ("0", 0.0), (0, 0.0)])
 def test_username_check_ttl(secrets_dir: Path, value: object, seconds: float) -> None:
     raw = {**basic_doc(), "protection": {"username_check_ttl": value}}
@@ -526,14 +284,6 @@ def test_username_attribute_must_be_an_attribute_name(secrets_dir: Path, name: s
     """The name goes into the duplicate check's filter: no filter syntax may ride along."""
     problems = problems_of({**basic_doc(), "usernames": [{"attribute": name}]}, secrets_dir)
     assert keys_of(problems) == {"usernames[0].attribute"}
-
-
-def test_base_dn_is_required_in_direct_bind_mode_too(secrets_dir: Path) -> None:
-    raw = basic_doc(base_dn="", bind_template="{login}@corp.example")
-    del raw["directory"]["bind_dn"]
-    problems = problems_of(raw, secrets_dir)
-    assert keys_of(problems) == {"directory"}
-    assert "base_dn is required" in problems[0].message
 
 
 # --- load() -----------------------------------------------------------------------------
@@ -574,11 +324,3 @@ def test_load_non_toml_file(tmp_path: Path, content: bytes) -> None:
 def test_load_a_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load(tmp_path, environ={})
-
-
-def test_bind_password_file_must_be_utf8(secrets_dir: Path) -> None:
-    (secrets_dir / "ldap-bind-password").write_bytes("Pässwort".encode("latin-1"))
-    problems = problems_of(basic_doc(), secrets_dir)
-    assert [(p.key, p.message) for p in problems] == [
-        ("directory.bind_password_file", "not UTF-8 text; save the file as UTF-8")
-    ]

@@ -14,6 +14,7 @@ from bridge.config import Config, load
 from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import hash_password, verify_password
+from bridge.process.wiring import build_directory
 from bridge.web.keys import RUNTIME
 from tests.harness.auth_client import login
 from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
@@ -206,7 +207,7 @@ def test_bad_users_files_name_their_keys(
     config = make_config(raw)
     (tmp_path / "users.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        FileDirectory.from_config(config)
+        build_directory(config)
     message = str(caught.value)
     for problem in problems:
         assert problem in message, message

@@ -170,8 +170,7 @@ async def test_groups_allow_nested_and_deny(start_bridge: StartBridge, log_strea
     groups = {
         "allow": [people.GROUP_DNS[people.ALLOWED_GROUP].upper()],
         "deny": [people.GROUP_DNS[people.DENIED_GROUP]],
-        "nested": True,
-        "strategy": "member_search",
+        "strategy": "member_search",  # nested, by searching for members
     }
     client = await start_bridge(groups=groups)
     outcomes = {}

@@ -62,7 +62,7 @@ def _doc(**sections: dict[str, Any]) -> dict[str, Any]:
     }
     for section, values in sections.items():
         document[section] = {**document[section], **values}
-        if section == "client_auth" and values.get("mode") == "bearer":
+        if section == "client_auth" and values.get("mode", "basic") != "basic":
             del document[section]["password_file"]
     return document
 

@@ -25,7 +25,7 @@ from bridge.client_auth.keys import (
     load_signing_material,
 )
 from bridge.client_auth.tokens import InvalidToken, TokenService
-from bridge.config import ClientAuthSettings
+from bridge.config import OAuth2Settings
 from tests.harness.clock import FakeClock
 
 ISSUER = "https://bridge.corp.example"
@@ -581,7 +581,7 @@ def test_unsupported_algorithm_is_refused(hs_key: Path, algorithm: str) -> None:
 
 def test_the_config_offers_exactly_the_supported_algorithms() -> None:
     """One list: the config's type is the one the key loader checks against."""
-    field = ClientAuthSettings.model_fields["signing_algorithm"]
+    field = OAuth2Settings.model_fields["signing_algorithm"]
     assert get_args(field.annotation) == SUPPORTED_ALGORITHMS == tuple(ALGORITHMS)
 
 

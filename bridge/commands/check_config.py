@@ -16,10 +16,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from bridge.config import Config, Settings
+from bridge.config import Config, LdapDirectorySettings, Settings
 from bridge.core.errors import ConfigError, DirectoryUnavailable
 from bridge.core.ports import Finding, LockoutPolicy
 from bridge.directory.lockout_flavors import budget_problems
+from bridge.directory.options import LdapBackend
 from bridge.process.tls import check_tls
 from bridge.process.wiring import Service, build_service
 
@@ -72,20 +73,20 @@ def summary(config: Config) -> list[str]:
         f"client auth mode: {settings.client_auth.mode}",
     ]
     directory = settings.directory
-    if directory.type == "file":
-        lines.append(f"directory: file {config.files['directory.users_file']}")
-    else:
-        lines += _ldap_summary(settings)
+    backend = config.directory.backend
     groups = f"groups: allow {len(settings.groups.allow)}, deny {len(settings.groups.deny)}"
-    if directory.type == "ldap":
-        groups += f", strategy {settings.groups.effective_strategy(directory.preset)}"
+    if isinstance(directory, LdapDirectorySettings) and isinstance(backend, LdapBackend):
+        lines += _ldap_summary(directory, backend)
+        groups += f", strategy {backend.group_strategy}"
+    else:
+        lines.append(f"directory: file {config.files['directory.users_file']}")
     lines.append(groups)
-    lines.append("usernames from: " + ", ".join(r.attribute for r in settings.username_rules))
+    usernames = ", ".join(rule.attribute for rule in config.directory.username_rules)
+    lines.append("usernames from: " + usernames)
     return lines
 
 
-def _ldap_summary(settings: Settings) -> list[str]:
-    directory = settings.directory
+def _ldap_summary(directory: LdapDirectorySettings, backend: LdapBackend) -> list[str]:
     if directory.bind_dn:
         account = f"service account {directory.bind_dn} (search, then bind)"
     else:
@@ -95,7 +96,7 @@ def _ldap_summary(settings: Settings) -> list[str]:
         f"urls: {', '.join(directory.urls)}" + (" (StartTLS)" if directory.start_tls else ""),
         f"base DN: {directory.base_dn or '(none)'}",
         f"bind: {account}",
-        f"user filter: {directory.effective_user_filter}",
+        f"user filter: {backend.user_filter}",
     ]
 
 

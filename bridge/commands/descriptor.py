@@ -122,6 +122,7 @@ def _is_loopback(host: str) -> bool:
 
 def _oauth2_block(config: Config, base: str, include_secret: bool) -> dict[str, Any]:
     auth = config.settings.client_auth
+    assert auth.mode == "oauth2"  # the caller's condition
     secret = (
         _text(config.secrets.client_secrets[0], "client_auth.client_secret")
         if include_secret

@@ -34,7 +34,6 @@ from typing import Any, Literal, TypeVar
 
 from argon2 import PasswordHasher, extract_parameters
 
-from bridge.config import Config
 from bridge.core.attributes import values as attribute_values
 from bridge.core.dn import escape_rdn_value
 from bridge.core.errors import ConfigError, LoginRejected, Problem, Reason
@@ -49,6 +48,7 @@ from bridge.core.ports import (
     UserEntry,
 )
 from bridge.core.typed_login import fold_login
+from bridge.directory.options import DirectoryOptions
 from bridge.directory.passwords import dummy_hash, is_argon2id, verify_password
 
 T = TypeVar("T")
@@ -101,13 +101,12 @@ class FileDirectory:
         self._verifications = 0
 
     @classmethod
-    def from_config(cls, config: Config) -> FileDirectory:
-        path = config.files["directory.users_file"]
-        directory = config.settings.directory
-        mail = directory.mail_attribute if directory.accept_mail else None
+    def load(cls, path: Path, options: DirectoryOptions) -> FileDirectory:
+        """Read and check ``path`` (raises ConfigError naming each bad key)."""
+        mail = options.mail_attribute
         users = load_users(path, mail)
-        usernames = [rule.attribute for rule in config.settings.username_rules]
-        return cls(path, users, config.settings.display_name_attribute, mail, usernames)
+        display = options.display_name_attribute
+        return cls(path, users, display, mail, options.username_attributes)
 
     @property
     def name(self) -> str:

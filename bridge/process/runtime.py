@@ -130,7 +130,8 @@ class Runtime:
         if service.config.files["protection.key_file"] != old.config.files["protection.key_file"]:
             _log.warning("restart_needed", key="protection.key_file", reason="restart to apply")
         self.metrics.group_cache.track(service.login.group_cache)
-        self.metrics.forget_servers(service.settings.directory.urls)
+        directory = service.settings.directory
+        self.metrics.forget_servers(directory.urls if directory.type == "ldap" else ())
         self._retired.append(old)
         self._close_retired()
         for listener in self.reload_listeners:

@@ -19,7 +19,7 @@ from bridge.client_auth.keys import KeyMaterialError, load_signing_material
 from bridge.client_auth.modes import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.client_auth.token_endpoint import ClientRegistry
 from bridge.client_auth.tokens import TokenService
-from bridge.config import Config, Settings
+from bridge.config import Config, LdapDirectorySettings, Settings
 from bridge.core import template as response
 from bridge.core.errors import ConfigError, Problem
 from bridge.core.groups import GroupCache, GroupPolicy
@@ -27,11 +27,11 @@ from bridge.core.login import LoginPolicy, LoginService
 from bridge.core.ports import AttributeVerdict, Directory
 from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import UniqueUsernames
-from bridge.core.usernames import Rule
 from bridge.directory.ldap.directory import LdapDirectory
 from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
 from bridge.directory.lockout_flavors import budget_problems
+from bridge.directory.options import FileBackend
 from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.guard.key import KeyFileError, load_or_create
 from bridge.observability.metrics import Metrics
@@ -68,13 +68,17 @@ class Service:
 
 
 def build_directory(config: Config, metrics: Metrics | None = None) -> Directory:
-    settings = config.settings
-    directory = settings.directory
-    if directory.type == "file":
+    """The backend the resolved options name; the LDAP one also takes the connection
+    keys of ``[directory]`` as they are."""
+    options = config.directory
+    backend = options.backend
+    if isinstance(backend, FileBackend):
         from bridge.directory.file import FileDirectory
 
-        return FileDirectory.from_config(config)
-    options = LdapOptions(
+        return FileDirectory.load(backend.users_file, options)
+    directory = config.settings.directory
+    assert isinstance(directory, LdapDirectorySettings)  # one section made both
+    ldap_options = LdapOptions(
         urls=directory.urls,
         transport=TransportOptions(
             start_tls=directory.start_tls,
@@ -82,30 +86,30 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
             tls_server_name=directory.tls_server_name,
             connect_timeout=directory.connect_timeout,
             operation_timeout=directory.operation_timeout,
-            pool_size=directory.pool_size or settings.protection.max_concurrent_directory_ops,
+            pool_size=backend.pool_size,
             max_age=directory.connection_max_age,
             cooldown=directory.server_cooldown,
         ),
         base_dn=directory.base_dn,
-        user_filter=directory.effective_user_filter,
+        user_filter=backend.user_filter,
         bind_dn=directory.bind_dn,
         bind_password=(
             config.secrets.bind_password.reveal() if config.secrets.bind_password else None
         ),
         bind_template=directory.bind_template,
-        attributes=_attributes(settings),
-        group_strategy=settings.groups.effective_strategy(directory.preset),
-        preset=directory.preset,
+        attributes=backend.attributes,
+        group_strategy=backend.group_strategy,
+        preset=backend.preset,
         password_policy_dn=directory.password_policy_dn,
-        needs_groups=bool(settings.groups.allow or settings.groups.deny),
-        username_attributes=tuple(dict.fromkeys(r.attribute for r in settings.username_rules)),
+        needs_groups=options.needs_groups,
+        username_attributes=options.username_attributes,
         page_size=directory.page_size,
-        max_concurrent=settings.protection.max_concurrent_directory_ops,
+        max_concurrent=config.settings.protection.max_concurrent_directory_ops,
     )
     try:
-        return LdapDirectory(options, on_operation=_observer(metrics))
+        return LdapDirectory(ldap_options, on_operation=_observer(metrics))
     except (ssl.SSLError, OSError) as exc:
-        problem = f"cannot load CA certificates from {options.transport.ca_file}: {exc}"
+        problem = f"cannot load CA certificates from {ldap_options.transport.ca_file}: {exc}"
         raise ConfigError([Problem("directory.ca_file", problem)]) from None
 
 
@@ -123,15 +127,6 @@ def _drop_counter(metrics: Metrics | None) -> Callable[[str], None] | None:
     if metrics is None:
         return None
     return lambda reason: metrics.usernames_dropped.labels(reason).inc()
-
-
-def _attributes(settings: Settings) -> tuple[str, ...]:
-    names = [rule.attribute for rule in settings.username_rules]
-    names.append(settings.display_name_attribute)
-    names += list(settings.directory.effective_login_attributes)
-    if settings.directory.accept_mail:
-        names.append(settings.directory.mail_attribute)
-    return tuple(dict.fromkeys(names))
 
 
 def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer | None]:
@@ -212,17 +207,16 @@ def build_service(
     client_auth, oauth2 = build_client_auth(config)
     directory = build_directory(config, metrics)
     protection = settings.protection
+    resolved = config.directory
     policy = LoginPolicy(
         rules=LoginRules(
-            accept_domain_prefix=settings.directory.effective_accept_domain_prefix,
-            domain_names=settings.directory.domain_names,
+            accept_domain_prefix=resolved.accept_domain_prefix,
+            domain_names=resolved.domain_names,
             max_length=settings.server.max_field_length,
         ),
         group_policy=GroupPolicy.from_dns(settings.groups.allow, settings.groups.deny),
-        username_rules=tuple(
-            Rule(r.attribute, r.transforms, r.multi_valued) for r in settings.username_rules
-        ),
-        display_name_attribute=settings.display_name_attribute,
+        username_rules=resolved.username_rules,
+        display_name_attribute=resolved.display_name_attribute,
     )
     login = LoginService(
         directory,

@@ -23,13 +23,24 @@ from tests.harness.slapd import SlapdServer
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` laid over ``base``. A table that switches its variant (another
+    ``client_auth.mode`` or ``directory.type``) replaces the old one: the new variant
+    refuses the old one's keys."""
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and not _switches(merged[key], value)
+        ):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
+
+
+def _switches(table: dict[str, Any], overrides: dict[str, Any]) -> bool:
+    return any(k in overrides and overrides[k] != table.get(k) for k in ("mode", "type"))
 
 
 def write_secret(directory: Path, name: str, data: str | bytes) -> str:
