@@ -7,14 +7,13 @@ alice is in "Sales Team", which is in "Ringotel Users": only the nested strategi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.config import Config
 from bridge.core.groups import GroupCache
+from bridge.web.keys import RUNTIME
 from tests.harness import ad_people
 from tests.harness.auth_client import DENIED, audit, directory_of, expected_body, login, operations
 from tests.harness.clock import FakeClock
@@ -42,18 +41,14 @@ def service_of(client: Any) -> Any:
 
 @pytest.mark.parametrize("strategy", [None, "token_groups", "in_chain"])
 async def test_nested_member_is_allowed(
-    raw: dict[str, Any],
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: Any,
-    strategy: str | None,
+    start_bridge: StartBridge, log_stream: Any, strategy: str | None
 ) -> None:
     """None: the AD preset's default, which is tokenGroups."""
     groups = {"strategy": strategy} if strategy else {}
-    config = make_config(raw, groups=groups)
+    client = await start_bridge(groups=groups)
+    config = client.server.app[RUNTIME].config
     if strategy is None:
         assert getattr(config.directory.backend, "group_strategy", None) == "token_groups"
-    client = await bridge_client(config)
     status, body = await login(client, ALICE.sam, ALICE.password)
     assert status == 200, audit(log_stream, ALICE.sam)
     assert body == expected_body(ALICE)

@@ -9,7 +9,6 @@ talks to the private slapd. Nothing secret is printed; test ids name mode and te
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,11 @@ import aiohttp
 import pytest
 
 from bridge.commands.descriptor import build_descriptor, dump
-from bridge.config import Config
+from bridge.web.keys import RUNTIME
 from tests.harness import openldap_people as people
 from tests.harness.client_credentials import BEARER_TOKEN
 from tests.harness.configs import oauth2_section, openldap_raw, write_secret
+from tests.harness.in_process import StartBridge
 from tests.harness.ringotel_client import RingotelClient
 from tests.harness.slapd import SlapdServer
 
@@ -63,19 +63,16 @@ def raw(slapd: SlapdServer, tmp_path: Path) -> dict[str, Any]:
 async def ringotel_for(
     mode: str,
     template: Template,
-    raw: dict[str, Any],
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    start_bridge: StartBridge,
     session: aiohttp.ClientSession,
 ) -> tuple[RingotelClient, dict[str, Any]]:
-    config = make_config(
-        raw,
+    client = await start_bridge(
         client_auth=client_auth_section(tmp_path, mode),
         request=template.request,
         response={"template": template.text},
     )
-    client = await bridge_client(config)
+    config = client.server.app[RUNTIME].config
     public_url = str(client.make_url("")).rstrip("/")
     printed = dump(build_descriptor(config, public_url, "bridge-test", "Test", "", True))
     descriptor = json.loads(printed)
@@ -93,16 +90,12 @@ async def session() -> Any:
 async def test_ringotel_logs_in_from_the_descriptor_alone(
     mode: str,
     template_name: str,
-    raw: dict[str, Any],
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    start_bridge: StartBridge,
     session: aiohttp.ClientSession,
 ) -> None:
     template = TEMPLATES[template_name]
-    ringotel, descriptor = await ringotel_for(
-        mode, template, raw, tmp_path, make_config, bridge_client, session
-    )
+    ringotel, descriptor = await ringotel_for(mode, template, tmp_path, start_bridge, session)
     assert ("OAuth2" in descriptor) == mode.startswith("oauth2")
     jane = people.PEOPLE["jdoe"]
 
@@ -126,15 +119,13 @@ async def test_ringotel_logs_in_from_the_descriptor_alone(
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_username_of_a_multi_phone_user_reaches_ringotel(
     mode: str,
-    raw: dict[str, Any],
     tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    start_bridge: StartBridge,
     session: aiohttp.ClientSession,
 ) -> None:
     """A second user and a non-ASCII one, on one connection and (oauth2) one token."""
     ringotel, _ = await ringotel_for(
-        mode, TEMPLATES["values-array"], raw, tmp_path, make_config, bridge_client, session
+        mode, TEMPLATES["values-array"], tmp_path, start_bridge, session
     )
     for login in ("user02", "zoë"):
         person = people.PEOPLE[login]

@@ -20,6 +20,7 @@ from tests.harness import ad_people
 from tests.harness import openldap_people as people
 from tests.harness.auth_client import directory_of, login
 from tests.harness.configs import ad_raw, deep_merge, openldap_raw
+from tests.harness.in_process import StartBridgeFrom
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
 
@@ -169,14 +170,10 @@ async def test_samba_check_config_reads_the_domain_policy_with_an_ou_base_dn(
 # -- stats ----------------------------------------------------------------------------
 @pytest.mark.openldap
 async def test_slapd_stats_say_who_answered_and_what_was_done(
-    slapd: SlapdServer,
-    tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
+    slapd: SlapdServer, tmp_path: Path, start_bridge_from: StartBridgeFrom
 ) -> None:
     dead, never = dead_url(), dead_url()
-    raw = openldap_raw([dead, slapd.url, never], tmp_path)
-    client = await bridge_client(make_config(raw))
+    client = await start_bridge_from(openldap_raw([dead, slapd.url, never], tmp_path))
     before = directory_of(client).stats()
     assert [s.up for s in before.servers] == [None, None, None]
     assert before.operations["binds"] == before.operations["searches"] == 0

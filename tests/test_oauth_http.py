@@ -29,6 +29,7 @@ from tests.harness import openldap_people as people
 from tests.harness.client_credentials import CLIENT_SECRET, key_material
 from tests.harness.clock import FakeClock
 from tests.harness.configs import oauth2_section, openldap_raw, write_secret
+from tests.harness.in_process import StartBridge
 from tests.harness.logs import log_events
 from tests.harness.slapd import SlapdServer
 
@@ -242,18 +243,16 @@ async def test_get_on_token_path_is_405(client: Any) -> None:
 
 
 async def test_a_guessing_address_is_refused_while_ringotel_is_not(
-    raw: dict[str, Any], tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    tmp_path: Path, start_bridge: StartBridge
 ) -> None:
     """Failures are counted per source address (after trusted_proxies), never per the
     client_id the caller sends: ten wrong secrets under Ringotel's id from elsewhere
     must not lock Ringotel out."""
-    config = make_config(
-        raw,
+    client = await start_bridge(
         client_auth=oauth2_section(tmp_path, "HS256"),
         server={"trusted_proxies": ["127.0.0.1/32"]},
         protection={"client_max_failures": 3, "client_failure_window": "60s"},
     )
-    client = await bridge_client(config)
     clock = FakeClock()
     runtime = client.server.app[RUNTIME]
     runtime.guard.clock = clock
@@ -279,7 +278,7 @@ async def test_a_guessing_address_is_refused_while_ringotel_is_not(
 
 
 async def test_two_client_secrets_are_valid_at_once(
-    raw: dict[str, Any], tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    tmp_path: Path, start_bridge: StartBridge
 ) -> None:
     section = oauth2_section(tmp_path, "HS256")
     del section["client_secret_file"]
@@ -288,7 +287,7 @@ async def test_two_client_secrets_are_valid_at_once(
         write_secret(tmp_path, "old-secret", old.encode()),
         write_secret(tmp_path, "new-secret", new.encode()),
     ]
-    client = await bridge_client(make_config(raw, client_auth=section))
+    client = await start_bridge(client_auth=section)
     for secret in (old, new):
         status, body, _ = await post_token(
             client, json={**GRANT, "client_id": CLIENT_ID, "client_secret": secret}
@@ -436,17 +435,12 @@ async def test_token_within_leeway_is_accepted_and_beyond_is_not(
 
 
 async def test_rs256_refuses_hs256_signed_with_its_public_key(
-    raw: dict[str, Any],
-    tmp_path: Path,
-    make_config: Callable[..., Config],
-    bridge_client: Any,
-    log_stream: io.StringIO,
+    tmp_path: Path, start_bridge: StartBridge, log_stream: io.StringIO
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    config = make_config(raw, client_auth=oauth2_section(tmp_path, "RS256"))
-    client = await bridge_client(config)
-    keys = keys_of(config)
+    client = await start_bridge(client_auth=oauth2_section(tmp_path, "RS256"))
+    keys = keys_of(client.server.app[RUNTIME].config)
     assert (await auth_with(client, minted(keys))).status == 200
     public_key = keys.verification_keys[keys.signing_kid]
     assert not isinstance(public_key, bytes)
@@ -464,7 +458,10 @@ async def test_rs256_refuses_hs256_signed_with_its_public_key(
 
 
 async def test_key_rotation_keeps_old_tokens_until_the_old_key_is_dropped(
-    raw: dict[str, Any], tmp_path: Path, make_config: Callable[..., Config], bridge_client: Any
+    raw: dict[str, Any],
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    start_bridge: StartBridge,
 ) -> None:
     old_section = oauth2_section(tmp_path, "ES256", key_name="old-key")
     old_config = make_config(raw, client_auth=old_section)
@@ -474,15 +471,15 @@ async def test_key_rotation_keeps_old_tokens_until_the_old_key_is_dropped(
         **old_section,
         "signing_key_file": write_secret(tmp_path, "new-key", key_material("ES256")),
     }
-    rotating = make_config(raw, client_auth={**new_section, "verification_key_files": ["old-key"]})
-    client = await bridge_client(rotating)
+    client = await start_bridge(client_auth={**new_section, "verification_key_files": ["old-key"]})
+    rotating = client.server.app[RUNTIME].config
     assert (await auth_with(client, old_token)).status == 200
     status, body, _ = await post_token(client, json=BODY_CREDENTIALS)
     assert status == 200
     assert jwt.get_unverified_header(body["access_token"])["kid"] == keys_of(rotating).signing_kid
     assert keys_of(rotating).signing_kid != keys_of(old_config).signing_kid
 
-    rotated_out = await bridge_client(make_config(raw, client_auth=new_section))
+    rotated_out = await start_bridge(client_auth=new_section)
     await assert_invalid_token(rotated_out, old_token)
     assert (await auth_with(rotated_out, body["access_token"])).status == 200
 
