@@ -19,6 +19,7 @@ from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
 from tests.harness.configs import deep_merge
 from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
+from tests.harness.redis import RedisServer
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
 
@@ -26,6 +27,17 @@ from tests.harness.slapd import SlapdServer
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
     server = SlapdServer(tmp_path_factory.mktemp("slapd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (the shared guard store)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server

@@ -79,6 +79,8 @@ EXAMPLES = {
     ("directory", "tls_server_name"),
     ("directory", "bind_template"),
     ("directory", "password_policy_dn"),
+    ("protection", "store_password_file"),
+    ("protection", "store_ca_file"),
 }
 #: What uncommenting a key takes besides: keys it replaces (None) or values it needs.
 #: A key of another variant needs no entry: the variant is switched.
@@ -90,6 +92,8 @@ TAKES: dict[tuple[str, str], dict[tuple[str, str], object]] = {
     ("directory", "mail_attribute"): {("directory", "accept_mail"): True},
     ("directory", "password_policy_dn"): {("directory", "flavor"): "openldap"},
     ("groups", "strategy"): {("groups", "nested"): None},
+    ("protection", "store_password_file"): {("protection", "store"): "redis://127.0.0.1:6379/0"},
+    ("protection", "store_ca_file"): {("protection", "store"): "rediss://127.0.0.1:6379/0"},
 }
 
 

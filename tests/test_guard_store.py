@@ -22,16 +22,6 @@ KEY = b"k" * 32
 LIMITS = GuardLimits(max_failures=4, failure_window=600.0, stale_ttl=900.0)
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 async def client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     redis = connect(redis_server.url, redis_server.password.encode(), timeout=1.0)

@@ -63,6 +63,8 @@ class Secrets:
     key_files: Mapping[Path, Secret] = field(default_factory=dict, repr=False)
     #: the checked bytes of ``server.tls_key_file``, loaded by bridge.process.tls
     tls_key: Secret | None = None
+    #: ``protection.store_password_file``
+    store_password: Secret | None = None
 
     def key_bytes(self, path: Path) -> bytes:
         """A key file's bytes as read and checked at load time; the file is not opened
@@ -205,8 +207,15 @@ class Resolver:
             result = Secrets(bind_password=result.bind_password, bearer_tokens=tokens)
         else:
             result = self.oauth2(auth, result.bind_password)
+        store_file = settings.protection.store_password_file
+        store = (
+            self.read_secret("protection.store_password_file", store_file) if store_file else None
+        )
         return dataclasses.replace(
-            result, key_files=dict(self.key_files), tls_key=self.tls_key(settings.server)
+            result,
+            key_files=dict(self.key_files),
+            tls_key=self.tls_key(settings.server),
+            store_password=store,
         )
 
     def oauth2(self, auth: OAuth2Settings, bind: Secret | None) -> Secrets:
@@ -235,6 +244,7 @@ class Resolver:
         wanted = {
             "server.tls_cert_file": settings.server.tls_cert_file,
             "server.tls_key_file": settings.server.tls_key_file,
+            "protection.store_ca_file": settings.protection.store_ca_file,
         }
         if isinstance(directory, LdapDirectorySettings):
             wanted["directory.ca_file"] = directory.ca_file

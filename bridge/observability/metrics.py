@@ -92,6 +92,12 @@ class GuardCollector(Collector):
             "New logins not tracked because spent failure budgets filled the guard",
             value=store.untracked if store is not None else 0,
         )
+        up = getattr(store, "up", True)  # a shared store that does not answer: 0
+        yield GaugeMetricFamily(
+            f"{PREFIX}_guard_store_up",
+            "1 while the guard's store answers (the in-memory one always does)",
+            int(bool(up)),
+        )
 
 
 class Metrics:

@@ -26,6 +26,7 @@ from bridge import __version__
 from bridge.config import Config, load
 from bridge.core.errors import ConfigError
 from bridge.guard import Guard, MemoryStore
+from bridge.guard.shared_store import SharedStore
 from bridge.observability.metrics import Metrics
 from bridge.process.wiring import Service, build_service, guard_limits, load_guard
 
@@ -56,7 +57,7 @@ class Runtime:
         self.checks: list[Callable[[Config], None]] = []
         self._reloading = asyncio.Lock()
         self.metrics.group_cache.track(self.service.login.group_cache)
-        if isinstance(self.guard.store, MemoryStore):
+        if isinstance(self.guard.store, MemoryStore | SharedStore):
             self.metrics.guard.store = self.guard.store
 
     @property
@@ -127,8 +128,9 @@ class Runtime:
     def _swap(self, service: Service) -> None:
         old, self.service = self.service, service
         self.guard.update(guard_limits(service.settings))
-        if service.config.files["protection.key_file"] != old.config.files["protection.key_file"]:
-            _log.warning("restart_needed", key="protection.key_file", reason="restart to apply")
+        for key in ("protection.key_file", "protection.store"):
+            if _setting(service.config, key) != _setting(old.config, key):
+                _log.warning("restart_needed", key=key, reason=f"{key} changed; restart to apply")
         self.metrics.group_cache.track(service.login.group_cache)
         directory = service.settings.directory
         self.metrics.forget_servers(directory.urls if directory.type == "ldap" else ())
@@ -149,3 +151,12 @@ class Runtime:
         for service in [*self._retired, self.service]:
             await service.close()
         self._retired.clear()
+        if isinstance(self.guard.store, SharedStore):
+            await self.guard.store.close()
+
+
+def _setting(config: Config, key: str) -> object:
+    """A setting that only a restart applies: the key file, or where the guard's store is."""
+    if key == "protection.key_file":
+        return config.files[key]
+    return config.settings.protection.store

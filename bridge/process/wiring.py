@@ -32,8 +32,10 @@ from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.directory.options import FileBackend
-from bridge.guard import Guard, GuardLimits, MemoryStore
+from bridge.guard import Guard, GuardLimits, GuardStore, MemoryStore
 from bridge.guard.key import KeyFileError, load_or_create
+from bridge.guard.redis_store import RedisStore, connect
+from bridge.guard.shared_store import SharedStore
 from bridge.observability.metrics import Metrics
 
 _log = structlog.get_logger("bridge.process.wiring")
@@ -175,10 +177,28 @@ def guard_limits(settings: Settings) -> GuardLimits:
 def build_guard(config: Config, key: bytes | None = None, workers: int = 1) -> Guard:
     """The guard for ``config``; without ``key`` an ephemeral one (commands, tests).
 
-    Its memory is this process's: with ``workers`` processes each gets 1/N of every
-    budget, so together they never give the directory more than the budget."""
+    With ``store = "memory"`` its memory is this process's: with ``workers`` processes
+    each gets 1/N of every budget, so together they never give the directory more than
+    the budget. With a shared store every process of every instance shares it, and
+    falls back to its own memory (with 1/N per instance) while the store is down."""
     protection = config.settings.protection
-    store = MemoryStore(protection.max_tracked_logins, share=workers)
+    local = MemoryStore(protection.max_tracked_logins, share=workers)
+    store: GuardStore = local
+    if protection.store != "memory":
+        password = config.secrets.store_password
+        ca_file = config.files.get("protection.store_ca_file")
+        client = connect(
+            protection.store,
+            password.reveal() if password else None,
+            str(ca_file) if ca_file else None,
+            protection.store_timeout,
+        )
+        store = SharedStore(
+            RedisStore(client),
+            local,
+            expected_instances=protection.expected_instances,
+            timeout=protection.store_timeout,
+        )
     return Guard(store, key or secrets.token_bytes(32), guard_limits(config.settings))
 
 

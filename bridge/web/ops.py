@@ -35,9 +35,17 @@ async def readyz(request: web.Request) -> web.Response:
             return web.json_response({"status": "unavailable", "detail": detail}, status=503)
         except DirectoryUnavailable as exc:
             return web.json_response({"status": "unavailable", "detail": exc.detail}, status=503)
-        return web.json_response(
-            {"status": "ready", "server": ready.server, "detail": ready.detail}
-        )
+        body: dict[str, object] = {
+            "status": "ready",
+            "server": ready.server,
+            "detail": ready.detail,
+        }
+        store = request.app[RUNTIME].guard.store
+        if hasattr(store, "up"):  # a shared guard store: still ready while it is down
+            body["guard_store"] = (
+                "shared" if store.up else f"local fallback ({getattr(store, 'detail', '')})"
+            )
+        return web.json_response(body)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
