@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -61,11 +62,12 @@ async def drive(
     duration: float,
     request_timeout: float = 15.0,
     auth: str = AUTH,
+    tls: ssl.SSLContext | None = None,
 ) -> list[Result]:
     """Run ``concurrency`` workers for ``duration`` seconds (or until the plan ends)."""
     results: list[Result] = []
     stop_at = time.monotonic() + duration
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False, ssl=tls or True)
     client_timeout = aiohttp.ClientTimeout(total=request_timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
 
