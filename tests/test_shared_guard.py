@@ -165,3 +165,27 @@ async def test_redis_outage_never_fails_a_login_nor_opens_the_guard(
             redis_server.start()
     for process in pair:
         process.wait_for_event("guard_store_up", timeout=40)
+
+
+def test_check_config_connect_pings_the_store(
+    slapd: SlapdServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from tests.harness.bridge_process import run_command
+
+    raw = openldap_raw(slapd, tmp_path)
+    raw["protection"] = {
+        "max_failures": 2,
+        "store": redis_server.url,
+        "store_password_file": write_secret(tmp_path, "redis", redis_server.password),
+    }
+    path = write_config(tmp_path / "bridge.toml", raw)
+    answered = run_command("--config", str(path), "check-config", "--connect")
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert f"guard store {redis_server.url}:\n  OK (answers PING)" in answered.stdout
+    redis_server.pause()
+    try:
+        silent = run_command("--config", str(path), "check-config", "--connect")
+    finally:
+        redis_server.resume()
+    assert silent.returncode == 2
+    assert "FAILED: TimeoutError" in silent.stdout

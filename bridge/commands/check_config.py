@@ -13,6 +13,7 @@ printed, and nothing here logs them.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from bridge.core.errors import ConfigError, DirectoryUnavailable
 from bridge.core.ports import Finding, LockoutPolicy
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.directory.options import LdapBackend
+from bridge.guard.shared_store import STORE_ERRORS, SharedStore
 from bridge.process.tls import check_tls
 from bridge.process.wiring import Service, build_service
 
@@ -113,9 +115,29 @@ async def _connect(service: Service) -> int:
             failed = True
         else:
             failed = _lockout(service.settings, policies, probe.lockout_notes)
+    failed = await _guard_store(service) or failed
     if failed:
-        print("ringotel-bridge: some directory checks failed", file=sys.stderr)
+        print("ringotel-bridge: some checks failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _guard_store(service: Service) -> bool:
+    """A shared guard store answers PING (True: it does not)."""
+    protection = service.settings.protection
+    store = getattr(service.login.guard, "store", None)
+    if not isinstance(store, SharedStore):
+        return False
+    say(f"guard store {protection.store}:")
+    try:
+        async with asyncio.timeout(max(1.0, protection.store_timeout * 4)):
+            await store.remote.ping()
+    except STORE_ERRORS as exc:
+        say(f"  FAILED: {type(exc).__name__}: {exc}".rstrip(": "))
+        say("  (logins would still work, each instance with its own memory and a share")
+        say(f"  of every budget: 1/{protection.expected_instances})")
+        return True
+    say("  OK (answers PING)")
+    return False
 
 
 def _show(finding: Finding) -> None:
