@@ -7,7 +7,7 @@ and ``deploy/grafana/ringotel-bridge.json``; a test checks they agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -100,6 +100,23 @@ class GuardCollector(Collector):
         )
 
 
+class Children:
+    """A metric's labelled children, looked up once each: prometheus-client's
+    ``labels()`` takes a lock and builds a tuple on every call, several times per
+    login. For label sets that are few and never removed (endpoints, statuses,
+    reasons, servers' operations)."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
+
+
 class Metrics:
     """The bridge's metrics, registered on a private registry."""
 
@@ -186,6 +203,11 @@ class Metrics:
             f"{PREFIX}_config_reloads", "Configuration reloads by result", ["result"], registry=r
         )
         self.info = Gauge(f"{PREFIX}_build_info", "Build information", ["version"], registry=r)
+        # the per-request series, looked up once per label set
+        self.logins_of = Children(self.logins)
+        self.responses_of = Children(self.responses)
+        self.request_latency_of = Children(self.request_latency)
+        self.directory_latency_of = Children(self.directory_latency)
         self.info.labels(version=version).set(1)
 
     def forget_servers(self, keep: Iterable[str]) -> None:

@@ -120,7 +120,7 @@ def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None]
         return None
 
     def observe(server: str, operation: str, seconds: float, result: str) -> None:
-        metrics.directory_latency.labels(server, operation, result).observe(seconds)
+        metrics.directory_latency_of(server, operation, result).observe(seconds)
 
     return observe
 

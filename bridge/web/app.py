@@ -76,8 +76,8 @@ async def _timed(
         status = exc.status
         raise
     finally:
-        metrics.request_latency.labels(endpoint).observe(time.monotonic() - started)
-        metrics.responses.labels(endpoint, str(status)).inc()
+        metrics.request_latency_of(endpoint).observe(time.monotonic() - started)
+        metrics.responses_of(endpoint, str(status)).inc()
 
 
 async def login_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
@@ -118,7 +118,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     latency = time.monotonic() - started
     audit.audit_login(outcome, trace, latency, source)
     kind, reason = audit.reason_label(outcome)
-    metrics.logins.labels(kind, reason).inc()
+    metrics.logins_of(kind, reason).inc()
     if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
     return _answer(service, outcome)

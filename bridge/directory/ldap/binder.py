@@ -93,8 +93,9 @@ class BindLink:
     async def exchange(self, request: bytes, server: ServerState) -> wire.Response:
         """Send one request and read its answer, under the operation timeout."""
         async with asyncio.timeout(server.options.operation_timeout):
+            # a bind request is a few hundred bytes: the transport takes it at once,
+            # so there is no buffer to drain
             self.writer.write(request)
-            await self.writer.drain()
             return await self._read()
 
     async def _read(self) -> wire.Response:
