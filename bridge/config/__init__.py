@@ -273,8 +273,12 @@ class DirectorySettings(_Section):
     server_cooldown: Duration = 30.0
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0
-    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default)
+    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default);
+    #: 389-ds: where the global policy is read (default cn=config)
     password_policy_dn: str | None = None
+    #: ADDED (issue 12 §3): an accepted password that expires within this long shows in
+    #: the audit (password_expires_in_days) and a metric; 0: off
+    password_expiry_warning: OptionalDuration = 14 * 86400.0
     users_file: Path | None = None
 
     @model_validator(mode="after")

@@ -14,14 +14,24 @@ from typing import Any
 import structlog
 
 _SECRET_KEYS = ("password", "secret", "token", "authorization", "credential")
+#: Keys that name a secret word but hold none.
+_NOT_SECRETS = frozenset({"token_type"})
+#: The same, but only while their value is a number (the audit line of an accepted
+#: login: days until the password expires).
+_NUMBERS = frozenset({"password_expires_in_days"})
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        lowered = key.lower()
-        if any(word in lowered for word in _SECRET_KEYS) and key not in ("token_type",):
+        if key in _NOT_SECRETS or (key in _NUMBERS and _is_number(event[key])):
+            continue
+        if any(word in key.lower() for word in _SECRET_KEYS):
             event[key] = "***"
     return event
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def configure(format: str = "json", level: str = "info", stream: Any = None) -> None:

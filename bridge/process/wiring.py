@@ -223,6 +223,7 @@ def build_service(
             Rule(r.attribute, r.transforms, r.multi_valued) for r in settings.username_rules
         ),
         display_name_attribute=settings.display_name_attribute,
+        password_expiry_warning=settings.directory.password_expiry_warning,
     )
     login = LoginService(
         directory,

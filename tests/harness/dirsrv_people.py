@@ -30,6 +30,10 @@ SERVICES_DN = f"ou=services,{BASE_DN}"
 
 SERVICE_DN = f"cn=svc-ringotel,{SERVICES_DN}"
 SERVICE_PASSWORD = "svc-ringotel: 389 test-only secret 4Rt!"
+#: A service account without the README's cn=config grant: the global policy is
+#: hidden from it, as from every account on a fresh 389-ds.
+LIMITED_DN = f"cn=svc-limited,{SERVICES_DN}"
+LIMITED_PASSWORD = "svc-limited: 389 test-only secret 8Yx!"
 
 ALLOWED_GROUP = f"cn=ringotel-users,{GROUPS_DN}"
 NESTED_GROUP = f"cn=sales,{GROUPS_DN}"
@@ -153,15 +157,15 @@ def _containers() -> Iterator[str]:
         yield _add(f"ou={ou},{BASE_DN}", [("objectClass", "organizationalUnit"), ("ou", ou)])
 
 
-def _service() -> str:
+def _service(dn: str, password: str) -> str:
     return _add(
-        SERVICE_DN,
+        dn,
         [
             ("objectClass", "applicationProcess"),
             ("objectClass", "simpleSecurityObject"),
-            ("cn", "svc-ringotel"),
+            ("cn", dn.split(",", 1)[0].split("=", 1)[1]),
             ("description", "Ringotel bridge service account"),
-            ("userPassword", SERVICE_PASSWORD),
+            ("userPassword", password),
         ],
     )
 
@@ -189,11 +193,22 @@ def service_acis() -> str:
         'acl "ringotel-bridge: read the password policy"; '
         f'allow (read, search, compare) userdn="ldap:///{SERVICE_DN}";)'
     )
-    return "".join(
-        ldif_entry(dn, [("changetype", "modify"), ("add", "aci"), ("aci", aci)]).rstrip("\n")
-        + "\n-\n\n"
-        for dn, aci in ((BASE_DN, users), ("cn=config", policy))
+    return _aci(BASE_DN, users) + _aci("cn=config", policy)
+
+
+def _harness_acis() -> str:
+    """Beyond the README: signed-in users read the directory (FreeIPA's default lets
+    them; direct-bind mode reads the user's own entry and groups with their rights)."""
+    everyone = (
+        '(targetattr="*")(version 3.0; acl "users read the directory"; '
+        'allow (read, search, compare) userdn="ldap:///all";)'
     )
+    return _aci(BASE_DN, everyone)
+
+
+def _aci(dn: str, aci: str) -> str:
+    change = [("changetype", "modify"), ("add", "aci"), ("aci", aci)]
+    return ldif_entry(dn, change).rstrip("\n") + "\n-\n\n"
 
 
 def person_entry(person: Person) -> str:
@@ -230,7 +245,8 @@ def _groups() -> Iterator[str]:
 def seed_ldif() -> str:
     """Containers, the service account, its ACIs, people and groups, for ldapmodify
     (online, so the memberOf plug-in writes memberOf on every member)."""
-    parts = [*_containers(), _service(), service_acis()]
+    parts = [*_containers(), _service(SERVICE_DN, SERVICE_PASSWORD)]
+    parts += [_service(LIMITED_DN, LIMITED_PASSWORD), service_acis(), _harness_acis()]
     parts += [person_entry(p) for p in PEOPLE.values()]
     parts += list(_groups())
     return "".join(parts)
