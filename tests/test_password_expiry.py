@@ -81,6 +81,9 @@ def test_expired_control_means_expired_when_refused_and_must_change_when_bound()
         (failed(53, "Account inactivated. Contact system administrator."), PPOLICY_LOCKED,
          Reason.ACCOUNT_DISABLED),
         (failed(19, "Exceed password retry limit. Please try later."), {}, Reason.ACCOUNT_LOCKED),
+        # FreeIPA's own lockout plug-in refuses with 53 too
+        (failed(53, "Too many failed logins.\n"), {}, Reason.ACCOUNT_LOCKED),
+        (failed(53, "Entry permanently locked.\n"), {}, Reason.ACCOUNT_LOCKED),
         (failed(49, "password expired!"), {**PPOLICY_EXPIRED, **EXPIRED}, Reason.PASSWORD_EXPIRED),
         (failed(49, "password expired!"), EXPIRED, Reason.PASSWORD_EXPIRED),  # ppolicy not asked
         (failed(49), {}, Reason.BAD_PASSWORD),

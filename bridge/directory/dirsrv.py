@@ -8,7 +8,9 @@ and a wrong one alike, with a result code of its own:
 * 53 unwillingToPerform "Account inactivated. Contact system administrator." for
   ``nsAccountLock: true`` (set on the entry, or through a role);
 * 19 constraintViolation "Exceed password retry limit." once ``passwordMaxFailure``
-  failed binds have locked the account (it locks on the failure that reaches it).
+  failed binds have locked the account (it locks on the failure that reaches it);
+* on FreeIPA, whose own lockout plug-in counts Kerberos failures: 53 "Too many failed
+  logins." or "Entry permanently locked.".
 
 An expired password is result 49 with the Netscape password-expired control; a
 password that expires within ``passwordWarning`` binds with the expiring control
@@ -32,11 +34,8 @@ from bridge.core.ports import LockoutPolicy
 from bridge.directory.lockout_flavors import Counters, LockoutFlavor, integer
 from bridge.directory.ppolicy import generalized_time
 
-#: Bind results other than invalidCredentials that say why the account is refused.
-RESULT_REASONS: dict[int, Reason] = {
-    53: Reason.ACCOUNT_DISABLED,
-    19: Reason.ACCOUNT_LOCKED,
-}
+#: Words of FreeIPA's lockout refusals (result 53, like an inactivated account).
+_LOCKED_WORDS = ("failed logins", "locked")
 
 #: Read with every user: the flag ``account_state`` judges.
 STATE_ATTRIBUTES = ("nsAccountLock",)
@@ -45,6 +44,16 @@ GLOBAL_POLICY_DN = "cn=config"
 #: 389's defaults when a policy entry leaves an attribute out.
 _DEFAULT_MAX_FAILURE = 3
 _DEFAULT_RESET_FAILURE_COUNT = 600
+
+
+def bind_refusal(code: int, message: str) -> Reason | None:
+    """Why 389-ds refused the account before checking its password; None: not that."""
+    if code == 19:
+        return Reason.ACCOUNT_LOCKED
+    if code == 53:
+        locked = any(word in message.lower() for word in _LOCKED_WORDS)
+        return Reason.ACCOUNT_LOCKED if locked else Reason.ACCOUNT_DISABLED
+    return None
 
 
 def account_state(attributes: Attributes) -> Reason | None:

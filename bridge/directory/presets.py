@@ -18,7 +18,7 @@ administrator must choose one they cannot (``[[usernames]]`` is required for LDA
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,10 @@ def _no_state(attributes: Attributes) -> Reason | None:
 
 
 def _no_expiry(attributes: Attributes, now: float) -> float | None:
+    return None
+
+
+def _no_refusal(code: int, message: str) -> Reason | None:
     return None
 
 
@@ -102,9 +106,9 @@ class Preset:
     accept_domain_prefix: bool
     #: the diagnostic message of a failed bind (result 49) -> why
     bind_failure: Callable[[str], Reason]
-    #: other result codes of a failed bind that say why (389-ds: 53, 19); they win over
-    #: the ppolicy control's word
-    result_reasons: Mapping[int, Reason]
+    #: other results of a failed bind that say why, (code, message) -> why or None
+    #: (389-ds: 53, 19); they win over the ppolicy control's word
+    bind_refusal: Callable[[int, str], Reason | None]
     account_state: AccountState
     password_expiry: PasswordExpiry
     self_lookup: SelfLookup
@@ -124,7 +128,7 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="token_groups",
         accept_domain_prefix=True,
         bind_failure=ad.bind_failure_reason,
-        result_reasons={},
+        bind_refusal=_no_refusal,
         account_state=AccountState(ad.STATE_ATTRIBUTES, ad.account_state),
         password_expiry=PasswordExpiry(ad.EXPIRY_ATTRIBUTES, ad.password_expiry),
         self_lookup=SelfLookup(
@@ -141,7 +145,7 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="member_of",
         accept_domain_prefix=False,
         bind_failure=_wrong_password,
-        result_reasons={},
+        bind_refusal=_no_refusal,
         account_state=AccountState(),
         password_expiry=PasswordExpiry(),
         self_lookup=SelfLookup(who_am_i=True),
@@ -163,7 +167,7 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="member_of",
         accept_domain_prefix=False,
         bind_failure=_wrong_password,
-        result_reasons=dirsrv.RESULT_REASONS,
+        bind_refusal=dirsrv.bind_refusal,
         account_state=AccountState(dirsrv.STATE_ATTRIBUTES, dirsrv.account_state),
         password_expiry=PasswordExpiry(),
         self_lookup=SelfLookup(who_am_i=True),

@@ -5,7 +5,7 @@ Both ways a user bind is sent (``binder`` on the event loop; ldap3 in direct-bin
 mode) hand their answer here, so the two cannot drift. What is read, in order:
 
 refused
-    the kind's own result codes (389-ds: 53 inactivated, 19 locked out; they beat the
+    the kind's own results (389-ds: 53 inactivated, 19 locked out; they beat the
     ppolicy control, which calls an inactivated 389 account "locked"), then the ppolicy
     control's error (OpenLDAP, 389-ds), then the Netscape password-expired control, then
     the result itself: 49 with the kind's diagnostic (AD's ``data 775``), 53, 50;
@@ -42,8 +42,9 @@ def judge(
     stated = ppolicy.policy_refusal(controls)
     if not ok:
         code = result.get("result")
+        message = str(result.get("message") or "")
         reason = (
-            preset.result_reasons.get(code if isinstance(code, int) else -1)
+            preset.bind_refusal(code if isinstance(code, int) else -1, message)
             or stated
             or expiry.expired_refusal(controls, bound=False)
             or _result_reason(preset, result)
