@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import os
 import secrets
 import signal
@@ -70,10 +69,6 @@ def _stop_all() -> None:
 
 class DirsrvError(RuntimeError):
     """ns-slapd or one of the 389-ds tools failed; the message carries their output."""
-
-
-def generalized_time(moment: float) -> str:
-    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y%m%d%H%M%SZ")
 
 
 def _answers_ldap(port: int, timeout: float) -> bool:
@@ -262,12 +257,7 @@ class DirsrvServer:
 
     def refresh(self) -> None:
         """The state that is relative to now: password expiry times, the locked user."""
-        now = time.time()
-        expired, expiring = (
-            generalized_time(now - 86400),
-            generalized_time(now + people.EXPIRING_IN),
-        )
-        self.ldapmodify(people.expiry_ldif(expired, expiring))
+        self.ldapmodify(people.expiry_ldif(time.time()))
         locked = people.PEOPLE["locked"]
         self.unlock(locked.dn)
         self.lock_out(locked, people.GLOBAL_MAX_FAILURES)
@@ -287,7 +277,10 @@ class DirsrvServer:
             return False
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._port = free_port()
-        if not self.templates.restore(self.base_dir, self._port, free_port()):
+        try:
+            if not self.templates.restore(self.base_dir, self._port, free_port()):
+                return False
+        except OSError:  # pruned by a concurrent run while copying: build afresh
             return False
         self.admin_password = self._password_file.read_text()
         try:

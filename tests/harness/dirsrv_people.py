@@ -17,6 +17,7 @@ Run ``python -m tests.harness.dirsrv_people`` to print the seed LDIF.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -252,11 +253,19 @@ def seed_ldif() -> str:
     return "".join(parts)
 
 
-def expiry_ldif(expired_at: str, expiring_at: str) -> str:
-    """The two password expiry times, as generalized times; set on every start because
-    they are relative to now (and 389 moves ``expiring``'s on its first warning)."""
+def generalized_time(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+def expiry_ldif(now: float) -> str:
+    """The two password expiry times: a day ago, and EXPIRING_IN ahead. Set on every
+    start because they are relative to now (and 389 moves ``expiring``'s on its first
+    warning)."""
     records = []
-    for person, moment in ((PEOPLE["expired"], expired_at), (PEOPLE["expiring"], expiring_at)):
+    for person, moment in (
+        (PEOPLE["expired"], generalized_time(now - 86400)),
+        (PEOPLE["expiring"], generalized_time(now + EXPIRING_IN)),
+    ):
         records.append(
             f"dn: {person.dn}\nchangetype: modify\n"
             f"replace: passwordExpirationTime\npasswordExpirationTime: {moment}\n-\n"
