@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
-from bridge.config.durations import Duration
+from bridge.config.durations import Duration, OptionalDuration
 from bridge.config.section import AttributeName, Section, Variants, refuse
 from bridge.directory.presets import PRESETS, Flavor, Preset
 
@@ -98,8 +98,12 @@ class LdapDirectorySettings(_Directory):
     server_cooldown: Duration = 30.0
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0
-    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default)
+    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default);
+    #: 389-ds: where the global policy is read (default cn=config)
     password_policy_dn: str | None = None
+    #: an accepted password that expires within this long shows in the audit log
+    #: (password_expires_in_days) and a metric; "0": off
+    password_expiry_warning: OptionalDuration = 14 * 86400.0
 
     @model_validator(mode="after")
     def _consistent(self) -> LdapDirectorySettings:

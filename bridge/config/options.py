@@ -28,12 +28,14 @@ def directory_options(settings: Settings, files: Mapping[str, Path]) -> Director
     rules = _username_rules(settings)
     display = settings.response.display_name_attribute
     backend: LdapBackend | FileBackend
+    expiry_warning = 0.0
     if isinstance(directory, FileDirectorySettings):
         accepts_prefix = FILE_ACCEPTS_DOMAIN_PREFIX
         display = display or FILE_DISPLAY_NAME_ATTRIBUTE
         backend = FileBackend(files["directory.users_file"])
     else:
         preset = directory.preset
+        expiry_warning = directory.password_expiry_warning
         accepts_prefix = preset.accept_domain_prefix
         display = display or preset.display_name_attribute
         login_attributes = directory.login_attributes or preset.login_attributes
@@ -56,6 +58,7 @@ def directory_options(settings: Settings, files: Mapping[str, Path]) -> Director
         display_name_attribute=display,
         needs_groups=bool(settings.groups.allow or settings.groups.deny),
         backend=backend,
+        password_expiry_warning=expiry_warning,
     )
 
 

@@ -38,6 +38,9 @@ class LoginPolicy:
     group_policy: GroupPolicy
     username_rules: tuple[Rule, ...]
     display_name_attribute: str
+    #: an accepted password that expires within this many seconds is reported (audit,
+    #: metrics) so administrators can warn its owner; 0: never
+    password_expiry_warning: float = 0.0
 
 
 class LoginService:
@@ -194,7 +197,16 @@ class LoginService:
         if self._users is not None:
             self._users[key] = user
         display = first_value(user.attributes, self.policy.display_name_attribute) or usernames[0]
-        return Accepted(typed, user.dn, usernames, display, groups, user.server)
+        expiring = self._expiring(user, trace)
+        return Accepted(typed, user.dn, usernames, display, groups, user.server, expiring)
+
+    def _expiring(self, user: UserEntry, trace: Trace) -> float | None:
+        """The seconds the password has left, if few enough to warn about."""
+        left = user.password_expires_in
+        if left is None or left > self.policy.password_expiry_warning:
+            return None
+        trace.note(f"password expires in {left / 86400:.1f} days")
+        return left
 
     async def _groups(self, user: UserEntry, trace: Trace) -> frozenset[str] | None:
         if not self.policy.group_policy.needs_groups:

@@ -59,6 +59,8 @@ class DirectoryOptions:
     #: an allow or deny list is configured, so a login needs its groups
     needs_groups: bool
     backend: LdapBackend | FileBackend
+    #: seconds: an accepted password expiring sooner than this is reported; 0: never
+    password_expiry_warning: float = 0.0
 
     @property
     def username_attributes(self) -> tuple[str, ...]:

@@ -15,10 +15,17 @@ from typing import Any
 import structlog
 
 _SECRET_KEYS = ("password", "secret", "token", "authorization", "credential")
+#: Keys that name a secret word but hold none.
+_NOT_SECRETS = frozenset({"token_type"})
+#: The same, but only while their value is a number (the audit line of an accepted
+#: login: days until the password expires).
+_NUMBERS = frozenset({"password_expires_in_days"})
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event:
+        if key in _NUMBERS and _is_number(event[key]):
+            continue
         if _names_a_secret(key):
             event[key] = "***"
     return event
@@ -28,6 +35,10 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 def _names_a_secret(key: str) -> bool:
     lowered = key.lower()
     return key != "token_type" and any(word in lowered for word in _SECRET_KEYS)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def configure(

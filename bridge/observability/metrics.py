@@ -177,6 +177,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.password_expiring = Counter(
+            f"{PREFIX}_password_expiring_logins",
+            "Accepted logins whose password expires within [directory] password_expiry_warning",
+            registry=r,
+        )
         self.tokens = Counter(
             f"{PREFIX}_token_requests", "OAuth2 token requests by outcome", ["outcome"], registry=r
         )

@@ -237,6 +237,7 @@ def build_service(
         group_policy=GroupPolicy.from_dns(settings.groups.allow, settings.groups.deny),
         username_rules=resolved.username_rules,
         display_name_attribute=resolved.display_name_attribute,
+        password_expiry_warning=resolved.password_expiry_warning,
     )
     login = LoginService(
         directory,

@@ -16,7 +16,7 @@ from aiohttp import web
 from bridge.client_auth.modes import ClientAuthFailed
 from bridge.core.answers import DENIED, answer
 from bridge.core.errors import InvalidRequest
-from bridge.core.outcomes import Outcome, Rejected, Trace
+from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace
 from bridge.observability import audit
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import Service
@@ -121,6 +121,8 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     metrics.logins_of(kind, reason).inc()
     if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
+    if isinstance(outcome, Accepted) and outcome.password_expires_in is not None:
+        metrics.password_expiring.inc()
     return _answer(service, outcome)
 
 

@@ -518,6 +518,7 @@ class SambaDC:
         self.ldapmodify(ad_people.seed_ldif(big_group=self.big_group))
         self._grant_pso_read(ad_people.SERVICE_ACCOUNT)
         self._expire_password(ad_people.PASSWORD_EXPIRED)
+        self._expire_password(ad_people.EXPIRING, f"-{ad_people.EXPIRING_SET_DAYS_AGO}d")
         self._lock_out(ad_people.LOCKED_OUT, ad_people.LOCKED_OUT_THRESHOLD)
         (self.directory / ".seeded").touch()
 
@@ -535,15 +536,16 @@ class SambaDC:
             f"--sddl=(A;CI;RPLCLORC;;;{sid})",
         )
 
-    def _expire_password(self, person: ad_people.Person) -> None:
-        """Set the password 3 days in the past; its 2-day PSO then has it expired.
+    def _expire_password(self, person: ad_people.Person, ago: str = "-3d") -> None:
+        """Set the password 3 days in the past; its 2-day PSO then has it expired (or
+        ``ago`` for one that expires later: ``expiring``'s 10-day PSO).
 
         pwdLastSet cannot be written with a date over LDAP, and an age under
         one day counts as "never expires", so the clock of samba-tool (which
         writes the local database itself) is moved instead.
         """
         new_password = f"--newpassword={person.password}"
-        self.samba_tool("user", "setpassword", person.sam, new_password, faketime="-3d")
+        self.samba_tool("user", "setpassword", person.sam, new_password, faketime=ago)
 
     def _lock_out(self, person: ad_people.Person, threshold: int) -> None:
         """Lock the account the way it happens in real life: wrong passwords."""
