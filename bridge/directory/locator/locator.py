@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -38,6 +38,8 @@ SOURCE_WORDS: dict[str, str] = {
     "url": "configured url",
 }
 LDAPS_PORT = 636
+#: The CLDAP ping: ((host, address), ...), domain, seconds -> the first answer.
+Pinger = Callable[[Sequence[tuple[str, str]], str, float], Awaitable[cldap.Pinged | None]]
 
 
 class LocatorFailed(Exception):
@@ -93,9 +95,12 @@ class Located:
 class Locator:
     """Resolves the DC list of one domain; keeps the previous order of unchanged sets."""
 
-    def __init__(self, settings: LocatorSettings, dns: Dns | None = None) -> None:
+    def __init__(
+        self, settings: LocatorSettings, dns: Dns | None = None, ping: Pinger | None = None
+    ) -> None:
         self.settings = settings
         self.dns = dns or Dns(settings.nameservers, settings.timeout)
+        self.ping = ping or cldap.first_answer
         self._previous: dict[str, SrvAnswer] = {}
 
     @property
@@ -183,7 +188,7 @@ class Locator:
                 candidates.append((target.host, address))
         if not candidates:
             return None, "unknown: no DC to ping"
-        answer = await cldap.first_answer(candidates, self.settings.domain, self.settings.timeout)
+        answer = await self.ping(candidates, self.settings.domain, self.settings.timeout)
         if answer is None:
             return None, "unknown: no DC answered the CLDAP ping"
         if not answer.reply.client_site:
