@@ -44,6 +44,7 @@ from pydantic import (
 from bridge.client_auth.keys import Algorithm
 from bridge.config.secret_files import SecretFileRefused, read_secret_file
 from bridge.core.errors import ConfigError, Problem
+from bridge.directory.locator.srv import parse_nameserver
 from bridge.directory.presets import PRESETS, Flavor, GroupStrategy, Preset
 
 DEFAULT_CONFIG_PATH = Path("/etc/ringotel-bridge/bridge.toml")
@@ -95,6 +96,29 @@ def _check_ldap_url(url: str) -> str:
         raise ValueError(f"no path or query allowed, got {url!r}")
     return url
 
+
+def _check_dns_domain(value: str) -> str:  # issue 12 §1
+    name = value.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(labels) < 2 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise ValueError(f"expected a DNS domain such as corp.example, got {value!r}")
+    return name
+
+
+def _check_site(value: str) -> str:  # issue 12 §1: it becomes one label of a DNS name
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"expected an AD site name (letters, digits, hyphens), got {value!r}")
+    return value
+
+
+def _check_nameserver(value: str) -> str:  # issue 12 §1
+    parse_nameserver(value)
+    return value
+
+
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: ``IP`` or ``IP:PORT`` (``[IPv6]:PORT``), checked one by one: ``directory.nameservers[1]``.
+Nameserver = Annotated[str, AfterValidator(_check_nameserver)]
 
 #: Validated one by one so a problem names its index: ``server.listen[1]``.
 ListenAddress = Annotated[str, AfterValidator(_check_listen)]
@@ -276,6 +300,16 @@ class DirectorySettings(_Section):
     #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default)
     password_policy_dn: str | None = None
     users_file: Path | None = None
+    # -- issue 12 §1, DCs from DNS: added keys (urls become the fallback) --
+    #: AD DNS domain whose DCs are found by SRV records, nearest site first
+    domain: Annotated[str, AfterValidator(_check_dns_domain)] | None = None
+    #: the AD site to prefer; None: learnt from the DCs by the CLDAP netlogon ping
+    site: Annotated[str, AfterValidator(_check_site)] | None = None
+    #: "IP[:PORT]" each; empty: the system resolver
+    nameservers: tuple[Nameserver, ...] = ()
+    #: the SRV records' TTL is held between these before they are resolved again
+    dns_min_ttl: Duration = 60.0
+    dns_max_ttl: Duration = 3600.0
 
     @model_validator(mode="after")
     def _consistent(self) -> DirectorySettings:
@@ -284,8 +318,10 @@ class DirectorySettings(_Section):
                 raise ValueError("type 'file' needs users_file")
             return self
         errors = []
-        if not self.urls:
-            errors.append("type 'ldap' needs at least one entry in urls")
+        if not self.urls and not self.domain:  # issue 12 §1: or domain
+            errors.append("type 'ldap' needs at least one entry in urls, or domain")
+        if self.dns_min_ttl > self.dns_max_ttl:  # issue 12 §1
+            errors.append("dns_min_ttl must not be longer than dns_max_ttl")
         if self.bind_dn and not (self.bind_password or self.bind_password_file):
             errors.append("bind_dn needs bind_password_file")
         if not self.bind_dn and not self.bind_template:

@@ -29,8 +29,11 @@ from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import UniqueUsernames
 from bridge.core.usernames import Rule
 from bridge.directory.ldap.directory import LdapDirectory
+from bridge.directory.ldap.discovery import DiscoverySettings
 from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
+from bridge.directory.locator.locator import LocatorSettings
+from bridge.directory.locator.srv import parse_nameserver
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.guard import Guard, GuardLimits, MemoryStore
 from bridge.guard.key import KeyFileError, load_or_create
@@ -101,12 +104,33 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         username_attributes=tuple(dict.fromkeys(r.attribute for r in settings.username_rules)),
         page_size=directory.page_size,
         max_concurrent=settings.protection.max_concurrent_directory_ops,
+        discovery=_discovery(settings),
     )
     try:
-        return LdapDirectory(options, on_operation=_observer(metrics))
+        return LdapDirectory(
+            options,
+            on_operation=_observer(metrics),
+            on_discovery_failure=(metrics.discovery_failures.inc if metrics else None),
+        )
     except (ssl.SSLError, OSError) as exc:
         problem = f"cannot load CA certificates from {options.transport.ca_file}: {exc}"
         raise ConfigError([Problem("directory.ca_file", problem)]) from None
+
+
+def _discovery(settings: Settings) -> DiscoverySettings | None:
+    """``[directory] domain``: DCs from DNS, site first, the configured urls last."""
+    directory = settings.directory
+    if not directory.domain:
+        return None
+    locator = LocatorSettings(
+        domain=directory.domain,
+        site=directory.site,
+        nameservers=tuple(parse_nameserver(text) for text in directory.nameservers),
+        start_tls=directory.start_tls,
+        timeout=directory.connect_timeout,
+        urls=directory.urls,
+    )
+    return DiscoverySettings(locator, directory.dns_min_ttl, directory.dns_max_ttl)
 
 
 def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None] | None:
