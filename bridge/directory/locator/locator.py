@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -88,8 +88,6 @@ class Located:
     #: seconds until the records expire (the shortest TTL met)
     ttl: float
     notes: tuple[str, ...] = ()
-    #: the SRV answers the lists were ordered from (kept to keep the order stable)
-    answers: dict[str, SrvAnswer] = field(default_factory=dict, compare=False)
 
 
 class Locator:
@@ -137,7 +135,7 @@ class Locator:
             raise LocatorFailed(f"DNS names no reachable DC: no usable records at {domain.name}")
         self._previous = answers
         ttls = [a.ttl for a in answers.values() if a.ttl is not None]
-        return Located(servers, site, site_source, min(ttls, default=0.0), tuple(notes), answers)
+        return Located(servers, site, site_source, min(ttls, default=0.0), tuple(notes))
 
     def _stable(self, answer: SrvAnswer) -> SrvAnswer:
         """The previous order when the same records came back."""
