@@ -10,10 +10,17 @@ import pytest
 
 from bridge.config import from_mapping
 from bridge.process.wiring import _discovery
-from tests.test_config import basic_doc, keys_of, problems_of, secrets_dir  # noqa: F401
+from tests.test_config import basic_doc, keys_of, problems_of, secret
 
 
-def test_a_domain_alone_is_enough(secrets_dir: Path) -> None:  # noqa: F811
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> Path:
+    for name in ("ldap-bind-password", "client-password"):
+        secret(tmp_path / name, f"{name}-value-0123456789")
+    return tmp_path
+
+
+def test_a_domain_alone_is_enough(secrets_dir: Path) -> None:
     config = from_mapping(basic_doc(urls=[], domain="Corp.Example."), base_dir=secrets_dir)
     directory = config.settings.directory
     assert (directory.domain, directory.site, directory.nameservers) == ("corp.example", None, ())
@@ -25,7 +32,7 @@ def test_a_domain_alone_is_enough(secrets_dir: Path) -> None:  # noqa: F811
     assert discovery.locator.urls == ()
 
 
-def test_urls_become_the_fallback(secrets_dir: Path) -> None:  # noqa: F811
+def test_urls_become_the_fallback(secrets_dir: Path) -> None:
     raw = basic_doc(
         domain="corp.example",
         site="HQ",
@@ -44,11 +51,11 @@ def test_urls_become_the_fallback(secrets_dir: Path) -> None:  # noqa: F811
     assert (discovery.min_ttl, discovery.max_ttl) == (30.0, 600.0)
 
 
-def test_without_a_domain_there_is_no_discovery(secrets_dir: Path) -> None:  # noqa: F811
+def test_without_a_domain_there_is_no_discovery(secrets_dir: Path) -> None:
     assert _discovery(from_mapping(basic_doc(), base_dir=secrets_dir).settings) is None
 
 
-def test_neither_urls_nor_domain(secrets_dir: Path) -> None:  # noqa: F811
+def test_neither_urls_nor_domain(secrets_dir: Path) -> None:
     problems = problems_of(basic_doc(urls=[]), secrets_dir)
     assert keys_of(problems) == {"directory"}
     assert "needs at least one entry in urls, or domain" in problems[0].message
@@ -69,7 +76,7 @@ def test_neither_urls_nor_domain(secrets_dir: Path) -> None:  # noqa: F811
     ],
 )
 def test_each_problem_names_its_key(
-    secrets_dir: Path,  # noqa: F811
+    secrets_dir: Path,
     directory: dict[str, Any],
     key: str,
     said: str,
