@@ -54,6 +54,8 @@ class ServerStats:
     #: operations sent its way, failed ones included
     attempts: int = 0
     last_error: str = ""
+    #: where it came from: "url" (configured), "srv_site" or "srv_domain" (DNS)
+    source: str = "url"
 
 
 @dataclass(frozen=True)

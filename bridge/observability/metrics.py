@@ -155,6 +155,19 @@ class Metrics:
             ["server"],
             registry=r,
         )
+        self.server_discovered = Gauge(
+            f"{PREFIX}_directory_server_discovered",
+            "Directory servers in the failover list, by where each came from "
+            "(srv_site, srv_domain: DNS; url: configured)",
+            ["server", "source"],
+            registry=r,
+        )
+        self.discovery_failures = Counter(
+            f"{PREFIX}_directory_discovery_failures",
+            "DNS re-resolutions of the domain controllers that failed (the last good list "
+            "was kept)",
+            registry=r,
+        )
         self.group_cache = GroupCacheCollector()
         r.register(self.group_cache)
         self.guard = GuardCollector()
@@ -222,6 +235,13 @@ class Metrics:
             for labels in _label_sets(gauge, "server"):
                 if labels not in wanted:
                     gauge.remove(labels)
+
+    def set_discovered(self, servers: Iterable[tuple[str, str]]) -> None:
+        """The failover list of the moment as (server, source); set at scrape time, so
+        a DC that left DNS leaves the series too."""
+        self.server_discovered.clear()
+        for server, source in servers:
+            self.server_discovered.labels(server, source).set(1)
 
     def set_pool_in_use(self, in_use: Iterable[tuple[str, int]]) -> None:
         """Connections lent out right now, per server; set at scrape time."""

@@ -28,8 +28,11 @@ from bridge.core.ports import AttributeVerdict, Directory
 from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import UniqueUsernames
 from bridge.directory.ldap.directory import LdapDirectory
+from bridge.directory.ldap.discovery import DiscoverySettings
 from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
+from bridge.directory.locator.locator import LocatorSettings
+from bridge.directory.locator.srv import parse_nameserver
 from bridge.directory.lockout_flavors import budget_problems
 from bridge.directory.options import FileBackend
 from bridge.guard import Guard, GuardLimits, GuardStore, MemoryStore
@@ -107,12 +110,33 @@ def build_directory(config: Config, metrics: Metrics | None = None) -> Directory
         username_attributes=options.username_attributes,
         page_size=directory.page_size,
         max_concurrent=config.settings.protection.max_concurrent_directory_ops,
+        discovery=_discovery(config.settings),
     )
     try:
-        return LdapDirectory(ldap_options, on_operation=_observer(metrics))
+        return LdapDirectory(
+            ldap_options,
+            on_operation=_observer(metrics),
+            on_discovery_failure=(metrics.discovery_failures.inc if metrics else None),
+        )
     except (ssl.SSLError, OSError) as exc:
         problem = f"cannot load CA certificates from {ldap_options.transport.ca_file}: {exc}"
         raise ConfigError([Problem("directory.ca_file", problem)]) from None
+
+
+def _discovery(settings: Settings) -> DiscoverySettings | None:
+    """``[directory] domain``: DCs from DNS, site first, the configured urls last."""
+    directory = settings.directory
+    if not isinstance(directory, LdapDirectorySettings) or not directory.domain:
+        return None
+    locator = LocatorSettings(
+        domain=directory.domain,
+        site=directory.site,
+        nameservers=tuple(parse_nameserver(text) for text in directory.nameservers),
+        start_tls=directory.start_tls,
+        timeout=directory.connect_timeout,
+        urls=directory.urls,
+    )
+    return DiscoverySettings(locator, directory.dns_min_ttl, directory.dns_max_ttl)
 
 
 def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None] | None:

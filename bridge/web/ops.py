@@ -59,6 +59,8 @@ def _directory_gauges(metrics: Metrics, stats: DirectoryStats) -> None:
     """Connections in use, and whether each server answered its last operation. A server
     not asked anything yet (e.g. since a reload) keeps the value it had."""
     metrics.set_pool_in_use((server.name, server.in_use) for server in stats.servers)
+    metrics.set_discovered((server.name, server.source) for server in stats.servers)
+    metrics.forget_servers(server.name for server in stats.servers)  # e.g. gone from DNS
     for server in stats.servers:
         if server.up is not None:
             metrics.server_up.labels(server.name).set(int(server.up))

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import ldap3
 from ldap3.core.results import RESULT_CODES
@@ -27,6 +27,7 @@ from bridge.core.ports import (
     AccountLockout,
     AttributeVerdict,
     DirectoryStats,
+    Finding,
     LockoutPolicy,
     Probe,
     Readiness,
@@ -47,15 +48,21 @@ from bridge.directory.ldap.results import (
 from bridge.directory.ldap.sessions import OperationObserver, Scope, Sessions
 from bridge.directory.ldap.transport import ServerState, TransportFailure, close_connection
 from bridge.directory.ldap.verdict import judge
+from bridge.directory.locator.locator import SOURCE_WORDS
 from bridge.directory.passwords import as_typed
 
 
 class LdapDirectory:
     """Directory backed by one or more LDAP servers."""
 
-    def __init__(self, options: LdapOptions, on_operation: OperationObserver | None = None):
+    def __init__(
+        self,
+        options: LdapOptions,
+        on_operation: OperationObserver | None = None,
+        on_discovery_failure: Callable[[], None] | None = None,
+    ):
         self.options = options
-        self._sessions = Sessions(options, on_operation)
+        self._sessions = Sessions(options, on_operation, on_discovery_failure)
         #: the failover list; a test may swap its clock to end a cool-down
         self.servers = self._sessions.servers
         self._ops = self._sessions.ops
@@ -307,8 +314,18 @@ class LdapDirectory:
 
     async def probe(self) -> Probe:
         servers = []
+        discovery = self._sessions.discovery
+        if discovery is not None:  # where the servers below came from, and the site
+            await discovery.ready(discovery.settings.locator.timeout * 4)
+            lines, failures = discovery.report()
+            subject = f"domain controllers from DNS ({discovery.settings.locator.domain})"
+            servers.append(Finding(subject, tuple(lines), tuple(failures)))
         for server in self.servers.servers:
-            servers.append(await asyncio.to_thread(probe_server, server, self.options))
+            found = await asyncio.to_thread(probe_server, server, self.options)
+            if discovery is not None:
+                subject = f"{found.subject} ({SOURCE_WORDS.get(server.source, server.source)})"
+                found = dataclasses.replace(found, subject=subject)
+            servers.append(found)
         notes: tuple[str, ...] = ()
         if self._lockouts is not None and not any(found.failures for found in servers):
             note = await self._lockouts.counters_note()
