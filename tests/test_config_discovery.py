@@ -10,7 +10,7 @@ import pytest
 
 from bridge.config import from_mapping
 from bridge.process.wiring import _discovery
-from tests.test_config import basic_doc, keys_of, problems_of, secret
+from tests.harness.config_docs import basic_doc, keys_of, problems_of, secret
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ import pytest
 
 from bridge.config import BasicAuthSettings, BearerAuthSettings, OAuth2Settings, from_mapping
 from bridge.directory.options import LdapBackend
-from tests.config_docs import USERNAMES, basic_doc, ldap_directory, problems_of, write_secrets
+from tests.harness.config_docs import (
+    USERNAMES,
+    basic_doc,
+    ldap_directory,
+    problems_of,
+    write_secrets,
+)
 
 MODES: dict[str, dict[str, Any]] = {
     "basic": {"mode": "basic", "password_file": "client-password"},

@@ -26,8 +26,7 @@ from bridge.directory.ppolicy import generalized_time
 from bridge.directory.presets import PRESETS
 from bridge.observability.audit import audit_login
 from bridge.observability.logging import configure
-from tests.harness.fakes import JANE_DN, PASSWORD, FakeDirectory
-from tests.test_login_core import make_service
+from tests.harness.fakes import JANE_DN, PASSWORD, FakeDirectory, make_service
 
 DIRSRV = PRESETS["389ds"]
 OPENLDAP = PRESETS["openldap"]
