@@ -40,6 +40,14 @@ def running(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on ``port`` (IPv4), as the kernel lists them."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A"
+    )
+
+
 def wait_until(condition: Any, limit: float = 20.0) -> None:
     deadline = time.monotonic() + limit
     while not condition():
@@ -122,7 +130,9 @@ async def test_a_killed_worker_is_restarted_and_logins_go_on(bridge: BridgeProce
     before = children(pid)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: not running(victim))  # its listening socket is gone with it
+    wait_until(lambda: not running(victim))
+    port = bridge.addresses[0][1]
+    wait_until(lambda: listeners(port) == 1)  # its listening socket is gone with it
     statuses = [(await login(bridge.url()))[0] for _ in range(20)]
     assert statuses == [200] * 20  # the other worker answers meanwhile
     wait_until(lambda: len(children(pid)) == 2 and victim not in children(pid))
