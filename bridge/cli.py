@@ -102,10 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         configure(config.settings.logging.format, config.settings.logging.level, once=True)
         _warn(config)
-        from bridge.process.server import serve
+        from bridge.process.server import run_loop, serve
 
         try:
-            return asyncio.run(serve(config))
+            return run_loop(serve(config))
         except ConfigError as exc:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)

@@ -8,7 +8,6 @@ SO_REUSEPORT. Not meant to be run by hand.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from bridge.config import load
 from bridge.core.errors import ConfigError
 from bridge.observability.logging import configure
-from bridge.process.server import Role, serve
+from bridge.process.server import Role, run_loop, serve
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -39,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure(config.settings.logging.format, config.settings.logging.level, once=True)
     role = Role(listen=tuple(args.listen), ops_socket=args.ops_socket, workers=args.workers)
-    return asyncio.run(serve(config, role))
+    return run_loop(serve(config, role))
 
 
 if __name__ == "__main__":
