@@ -8,7 +8,8 @@ import pytest
 
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.branch import Branch, LoginPolicy
+from bridge.core.login import LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import Directory, UserEntry
 from bridge.core.typed_login import LoginRules
@@ -37,13 +38,8 @@ def make_service(
     )
     limits = GuardLimits(max_failures=max_failures, failure_window=900.0, stale_ttl=86400.0)
     guard = Guard(MemoryStore(), b"k" * 32, limits)
-    return LoginService(
-        as_directory,
-        policy,
-        guard,
-        GroupCache(ttl=300.0, maxsize=100),
-        user_cache_ttl=user_cache_ttl,
-    )
+    branch = Branch("corp", as_directory, policy, user_cache_ttl=user_cache_ttl)
+    return LoginService([branch], guard, GroupCache(ttl=300.0, maxsize=100))
 
 
 @pytest.fixture

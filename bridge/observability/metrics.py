@@ -108,8 +108,8 @@ class Metrics:
         r = self.registry
         self.logins = Counter(
             f"{PREFIX}_logins",
-            "Login attempts by outcome and reason",
-            ["outcome", "reason"],
+            "Login attempts by outcome, reason and directory (empty: refused before routing)",
+            ["outcome", "reason", "directory"],
             registry=r,
         )
         self.request_latency = Histogram(
@@ -128,14 +128,14 @@ class Metrics:
         self.directory_latency = Histogram(
             f"{PREFIX}_directory_operation_duration_seconds",
             "Directory operation latency",
-            ["server", "operation", "result"],
+            ["directory", "server", "operation", "result"],
             buckets=_LATENCY,
             registry=r,
         )
         self.server_up = Gauge(
             f"{PREFIX}_directory_server_up",
             "1 when the directory server last answered",
-            ["server"],
+            ["directory", "server"],
             registry=r,
         )
         self.group_cache = GroupCacheCollector()
@@ -145,7 +145,7 @@ class Metrics:
         self.pool_in_use = Gauge(
             f"{PREFIX}_directory_connections_in_use",
             "Directory connections lent out",
-            ["server"],
+            ["directory", "server"],
             registry=r,
         )
         self.throttled = Counter(
@@ -188,28 +188,28 @@ class Metrics:
         self.info = Gauge(f"{PREFIX}_build_info", "Build information", ["version"], registry=r)
         self.info.labels(version=version).set(1)
 
-    def forget_servers(self, keep: Iterable[str]) -> None:
-        """Drop the series of directory servers a reload removed from the config."""
+    def forget_servers(self, keep: Iterable[tuple[str, str]]) -> None:
+        """Drop the series of (directory, server) pairs a reload removed from the config."""
         wanted = set(keep)
         for gauge in (self.server_up, self.pool_in_use):
-            for labels in _label_sets(gauge, "server"):
+            for labels in _label_sets(gauge, ("directory", "server")):
                 if labels not in wanted:
-                    gauge.remove(labels)
+                    gauge.remove(*labels)
 
-    def set_pool_in_use(self, in_use: Iterable[tuple[str, int]]) -> None:
-        """Connections lent out right now, per server; set at scrape time."""
+    def set_pool_in_use(self, in_use: Iterable[tuple[str, str, int]]) -> None:
+        """Connections lent out right now, per directory and server; set at scrape time."""
         self.pool_in_use.clear()
-        for server, count in in_use:
-            self.pool_in_use.labels(server).set(count)
+        for directory, server, count in in_use:
+            self.pool_in_use.labels(directory, server).set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-def _label_sets(gauge: Gauge, label: str) -> set[str]:
+def _label_sets(gauge: Gauge, labels: tuple[str, str]) -> set[tuple[str, str]]:
     return {
-        sample.labels[label]
+        (sample.labels[labels[0]], sample.labels[labels[1]])
         for family in gauge.collect()
         for sample in family.samples
-        if label in sample.labels
+        if all(label in sample.labels for label in labels)
     }

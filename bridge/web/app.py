@@ -118,7 +118,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     latency = time.monotonic() - started
     audit.audit_login(outcome, trace, latency, source)
     kind, reason = audit.reason_label(outcome)
-    metrics.logins.labels(kind, reason).inc()
+    metrics.logins.labels(kind, reason, trace.directory or "").inc()
     if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
     return _answer(service, outcome)
