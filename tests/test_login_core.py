@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.login import LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import Directory, UserEntry

@@ -98,5 +98,5 @@ def test_domains_are_read_from_dc_components_only() -> None:
     ],
 )
 def test_a_rule_claimed_twice_is_refused(rules: list[RouteRules]) -> None:
-    with pytest.raises(ValueError, match="(?i)corp|subsidiary"):
+    with pytest.raises(ValueError, match=r"(?i)corp|subsidiary"):
         Router(rules)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryUnavailable, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.login import LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import Directory, UserEntry

@@ -75,36 +75,34 @@ _PROVISION_ARGS: tuple[str, ...] = (
 )
 
 
-
-
 class People(Protocol):
     """What a domain is provisioned and seeded from: `ad_people` (``EXAMPLE.TEST``), or
     another realm's module with the same names (a second domain). The realm, the
     NetBIOS name and the people come together, so they cannot disagree."""
 
     @property
-    def REALM(self) -> str: ...  # noqa: N802 (the module constant's name)
+    def REALM(self) -> str: ...  # named as the module constant
 
     @property
-    def NETBIOS_DOMAIN(self) -> str: ...  # noqa: N802
+    def NETBIOS_DOMAIN(self) -> str: ...
 
     @property
-    def BASE_DN(self) -> str: ...  # noqa: N802
+    def BASE_DN(self) -> str: ...
 
     @property
-    def PSO_CONTAINER(self) -> str: ...  # noqa: N802
+    def PSO_CONTAINER(self) -> str: ...
 
     @property
-    def SERVICE_ACCOUNT(self) -> ad_people.Person: ...  # noqa: N802
+    def SERVICE_ACCOUNT(self) -> ad_people.Person: ...
 
     @property
-    def PASSWORD_EXPIRED(self) -> ad_people.Person | None: ...  # noqa: N802
+    def PASSWORD_EXPIRED(self) -> ad_people.Person | None: ...
 
     @property
-    def LOCKED_OUT(self) -> ad_people.Person | None: ...  # noqa: N802
+    def LOCKED_OUT(self) -> ad_people.Person | None: ...
 
     @property
-    def LOCKED_OUT_THRESHOLD(self) -> int: ...  # noqa: N802
+    def LOCKED_OUT_THRESHOLD(self) -> int: ...
 
     def seed_ldif(self, *, big_group: bool = False) -> str: ...
 
