@@ -17,6 +17,7 @@ import structlog
 
 from bridge.config import Config, from_mapping
 from bridge.observability.logging import configure
+from tests.harness import subsidiary_people
 from tests.harness.configs import deep_merge
 from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
 from tests.harness.redis import RedisServer
@@ -52,6 +53,24 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         tmp_path_factory.mktemp("samba"),
         template_cache=default_template_cache(),
         host=free_loopback_host(),
+    )
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+@pytest.fixture(scope="session")
+def subsidiary_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """A second AD domain, ``SUBSIDIARY.TEST`` (a forest of its own), on another loopback
+    address. Only the tests of several directories use it: about 15 s the first time,
+    then restored from the template cache like the first DC."""
+    dc = SambaDC(
+        tmp_path_factory.mktemp("samba-subsidiary"),
+        template_cache=default_template_cache(),
+        host=free_loopback_host(),
+        people=subsidiary_people,
     )
     dc.start()
     try:

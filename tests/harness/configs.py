@@ -18,7 +18,7 @@ from tests.harness.client_credentials import (
     CLIENT_USER,
     key_material,
 )
-from tests.harness.samba import SambaDC
+from tests.harness.samba import People, SambaDC
 from tests.harness.slapd import SlapdServer
 
 
@@ -127,4 +127,42 @@ def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
         "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
         "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
         "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def ad_directory(name: str, dc: SambaDC, domain: People, secret_dir: Path) -> dict[str, Any]:
+    """One ``[[directories]]`` table for a private Samba DC: routed by its NetBIOS name
+    and its realm as a suffix, its own service account in its own secret file."""
+    return {
+        "name": name,
+        "type": "ldap",
+        "flavor": "active_directory",
+        "urls": [dc.ldaps_url],
+        "ca_file": str(dc.ca_file),
+        "bind_dn": domain.SERVICE_ACCOUNT.dn,
+        "bind_password_file": write_secret(
+            secret_dir, f"{name}-bind-password", domain.SERVICE_ACCOUNT.password
+        ),
+        "base_dn": domain.BASE_DN,
+        "domain_names": [domain.NETBIOS_DOMAIN],
+        "suffixes": [domain.REALM],
+        "connect_timeout": "3s",
+        "operation_timeout": "5s",
+    }
+
+
+def openldap_directory(name: str, server: SlapdServer, secret_dir: Path) -> dict[str, Any]:
+    """One ``[[directories]]`` table for the private slapd: mail logins, routed by the
+    mail domain, its own usernames and groups."""
+    section = openldap_raw(server, secret_dir)
+    return {
+        **section["directory"],
+        "name": name,
+        "bind_password_file": write_secret(
+            secret_dir, f"{name}-bind-password", people.SERVICE_PASSWORD
+        ),
+        "accept_mail": True,
+        "suffixes": ["example.org"],
+        "usernames": section["usernames"],
+        "groups": {"allow": [people.group_dn(people.ALLOWED_GROUP)]},
     }
