@@ -182,7 +182,8 @@ def test_a_global_catalog_that_cannot_work_is_refused(
 def test_a_global_catalog_on_the_default_directory(secrets_dir: Path) -> None:
     raw = doc(corp(global_catalog="ldaps://gc.corp.example:3269"), sub())
     first, second = from_mapping(raw, base_dir=secrets_dir, environ={}).directories
-    assert first.routing.catalog and first.routing.default
+    assert first.routing.catalog
+    assert first.routing.default
     assert not second.routing.catalog
     assert isinstance(first.backend, LdapBackend)
     assert first.backend.global_catalog == "ldaps://gc.corp.example:3269"
