@@ -8,6 +8,7 @@ Only fixtures live here; what tests import is in ``tests/harness/``.
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,20 @@ import pytest
 import structlog
 
 from bridge.config import Config, from_mapping
+from bridge.guard import Guard, MemoryStore
 from bridge.observability.logging import configure
+from bridge.process.runtime import Runtime
+from bridge.process.wiring import guard_limits
 from tests.harness import subsidiary_people
+from tests.harness.clock import FakeClock
 from tests.harness.configs import deep_merge
-from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
+from tests.harness.in_process import (
+    Client,
+    InProcessBridges,
+    Pair,
+    StartBridge,
+    StartBridgeFrom,
+)
 from tests.harness.redis import RedisServer
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
@@ -97,11 +108,34 @@ def log_stream() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-async def bridge_client() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
-    """Start the real aiohttp app on a loopback port for a given config."""
+async def in_process() -> AsyncIterator[InProcessBridges]:
     bridges = InProcessBridges()
-    yield bridges.start
+    yield bridges
     await bridges.close()
+
+
+@pytest.fixture
+def bridge_client(in_process: InProcessBridges) -> Callable[..., Awaitable[Client]]:
+    """Start the real aiohttp app on a loopback port for a given config."""
+    return in_process.start
+
+
+@pytest.fixture
+def start_pair(
+    make_config: Callable[..., Config], in_process: InProcessBridges
+) -> Callable[..., Awaitable[Pair]]:
+    """Both apps (``/auth`` and the ops endpoints) on one Runtime for a document; with a
+    FakeClock, the guard's budgets run on it."""
+
+    async def start(document: dict[str, Any], clock: FakeClock | None = None) -> Pair:
+        config = make_config(document)
+        guard = None
+        if clock is not None:
+            limits = guard_limits(config.settings)
+            guard = Guard(MemoryStore(clock=clock), secrets.token_bytes(32), limits, clock)
+        return await in_process.start_pair(Runtime(config, guard=guard))
+
+    return start
 
 
 @pytest.fixture

@@ -9,30 +9,18 @@ passwords and extensions; ``jsmith`` in EXAMPLE and in slapd.
 from __future__ import annotations
 
 import io
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.guard import Guard, MemoryStore
-from bridge.process.runtime import Runtime
-from bridge.process.wiring import guard_limits
-from bridge.web.app import create_app
-from bridge.web.ops import create_ops_app
 from tests.harness import ad_people, subsidiary_people
 from tests.harness import openldap_people as people
 from tests.harness.auth_client import audit, login
 from tests.harness.clock import FakeClock
-from tests.harness.configs import (
-    ad_directory,
-    basic_client_auth,
-    deep_merge,
-    openldap_directory,
-)
+from tests.harness.configs import deep_merge, several_raw
+from tests.harness.in_process import Pair
 from tests.harness.loopback import free_port
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
@@ -43,73 +31,14 @@ ALICE = ad_people.ALICE
 SUB_ALICE = subsidiary_people.ALICE
 SVEN = subsidiary_people.SVEN
 JDOE = people.PEOPLE["jdoe"]
-Client = TestClient[Any, Any]
+StartPair = Callable[..., Awaitable[Pair]]
 
 
 @pytest.fixture
 def raw(
     samba_dc: SambaDC, subsidiary_dc: SambaDC, slapd: SlapdServer, tmp_path: Path
 ) -> dict[str, Any]:
-    sub = ad_directory("sub", subsidiary_dc, subsidiary_people, tmp_path)
-    return {
-        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
-        "client_auth": basic_client_auth(tmp_path),
-        "directories": [
-            {**ad_directory("corp", samba_dc, ad_people, tmp_path), "default": True},
-            {
-                **sub,
-                "groups": {"allow": [subsidiary_people.RINGOTEL_USERS]},
-                "usernames": [{"attribute": "ipPhone"}],
-            },
-            openldap_directory("contractors", slapd, tmp_path),
-        ],
-        "groups": {"allow": [ad_people.RINGOTEL_USERS]},
-        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
-        "protection": {"max_failures": 3},
-    }
-
-
-class Bridge:
-    """The Ringotel-facing app and the ops app on one Runtime, as ``serve`` runs them."""
-
-    def __init__(self, runtime: Runtime, main: Client, ops: Client) -> None:
-        self.runtime, self.main, self.ops = runtime, main, ops
-
-    async def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        text = await (await self.ops.get("/metrics")).text()
-        return {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
-
-@pytest.fixture
-async def start(
-    make_config: Callable[..., Any],
-) -> AsyncIterator[Callable[..., Any]]:
-    started: list[Bridge] = []
-
-    async def run(document: dict[str, Any], clock: FakeClock | None = None) -> Bridge:
-        config = make_config(document)
-        guard = None
-        if clock is not None:  # the budgets' windows on a clock the test moves
-            store = MemoryStore(clock=clock)
-            guard = Guard(store, secrets.token_bytes(32), guard_limits(config.settings), clock)
-        runtime = Runtime(config, guard=guard)
-        clients = []
-        for app in (create_app(runtime), create_ops_app(runtime)):
-            client: Client = TestClient(TestServer(app, host="127.0.0.1"))
-            await client.start_server()
-            clients.append(client)
-        started.append(Bridge(runtime, *clients))
-        return started[-1]
-
-    yield run
-    for bridge in started:
-        await bridge.main.close()
-        await bridge.ops.close()
-        await bridge.runtime.close()
+    return several_raw(samba_dc, subsidiary_dc, slapd, tmp_path)
 
 
 def usernames(body: dict[str, Any]) -> list[str]:
@@ -129,7 +58,7 @@ def usernames(body: dict[str, Any]) -> list[str]:
     ],
 )
 async def test_each_login_reaches_its_own_directory(
-    start: Callable[..., Any],
+    start_pair: StartPair,
     raw: dict[str, Any],
     log_stream: io.StringIO,
     typed: str,
@@ -137,7 +66,7 @@ async def test_each_login_reaches_its_own_directory(
     directory: str,
     expected: list[str],
 ) -> None:
-    bridge = await start(raw)
+    bridge = await start_pair(raw)
     status, body = await login(bridge.main, typed, password)
     assert (status, usernames(body)) == (200, expected)
     assert audit(log_stream, typed)["directory"] == directory
@@ -154,7 +83,7 @@ async def test_each_login_reaches_its_own_directory(
     ],
 )
 async def test_the_other_directorys_password_or_user_does_not_count(
-    start: Callable[..., Any],
+    start_pair: StartPair,
     raw: dict[str, Any],
     log_stream: io.StringIO,
     typed: str,
@@ -162,7 +91,7 @@ async def test_the_other_directorys_password_or_user_does_not_count(
     directory: str,
     reason: str,
 ) -> None:
-    bridge = await start(raw)
+    bridge = await start_pair(raw)
     assert (await login(bridge.main, typed, password))[0] == 403
     event = audit(log_stream, typed)
     assert (event["directory"], event["reason"]) == (directory, reason)
@@ -170,11 +99,11 @@ async def test_the_other_directorys_password_or_user_does_not_count(
 
 
 async def test_a_bare_name_in_two_default_directories_is_refused(
-    start: Callable[..., Any], raw: dict[str, Any], samba_dc: SambaDC, log_stream: io.StringIO
+    start_pair: StartPair, raw: dict[str, Any], samba_dc: SambaDC, log_stream: io.StringIO
 ) -> None:
     """jsmith is in EXAMPLE and in slapd: with both asked for bare names, neither wins."""
     raw["directories"][2]["default"] = True
-    bridge = await start(raw)
+    bridge = await start_pair(raw)
     smith = ad_people.JSMITH
     before = samba_dc.read_attr(smith.dn, "badPwdCount")
     assert (await login(bridge.main, "jsmith", smith.password))[0] == 403
@@ -191,10 +120,10 @@ async def test_a_bare_name_in_two_default_directories_is_refused(
 
 
 async def test_failure_budgets_are_kept_per_directory(
-    start: Callable[..., Any], raw: dict[str, Any], log_stream: io.StringIO
+    start_pair: StartPair, raw: dict[str, Any], log_stream: io.StringIO
 ) -> None:
     clock = FakeClock()
-    bridge = await start(raw, clock)
+    bridge = await start_pair(raw, clock)
     for guess in ("guess-1", "guess-2", "guess-3"):
         assert (await login(bridge.main, "SUBSIDIARY\\alice", guess))[0] == 403
     assert audit(log_stream, "SUBSIDIARY\\alice")["reason"] == "bad_password"
@@ -210,9 +139,9 @@ async def test_failure_budgets_are_kept_per_directory(
 
 # -- the operator's view: readiness, metrics ----------------------------------------------
 async def test_readyz_and_metrics_cover_every_directory(
-    start: Callable[..., Any], raw: dict[str, Any], subsidiary_dc: SambaDC, slapd: SlapdServer
+    start_pair: StartPair, raw: dict[str, Any], subsidiary_dc: SambaDC, slapd: SlapdServer
 ) -> None:
-    bridge = await start(raw)
+    bridge = await start_pair(raw)
     ready = await bridge.ops.get("/readyz")
     body = await ready.json()
     assert (ready.status, body["status"]) == (200, "ready")
@@ -240,11 +169,11 @@ async def test_readyz_and_metrics_cover_every_directory(
 
 
 async def test_readyz_is_degraded_while_one_directory_is_down(
-    start: Callable[..., Any], raw: dict[str, Any]
+    start_pair: StartPair, raw: dict[str, Any]
 ) -> None:
     dead = f"ldaps://127.0.0.1:{free_port()}"
     raw["directories"][1]["urls"] = [dead]
-    bridge = await start(raw)
+    bridge = await start_pair(raw)
     ready = await bridge.ops.get("/readyz")
     body = await ready.json()
     assert (ready.status, body["status"]) == (200, "degraded")
@@ -257,5 +186,5 @@ async def test_readyz_is_degraded_while_one_directory_is_down(
     none_up = deep_merge(raw, {})
     for directory in none_up["directories"]:
         directory["urls"] = [dead]
-    silent = await start(none_up)
+    silent = await start_pair(none_up)
     assert (await silent.ops.get("/readyz")).status == 503

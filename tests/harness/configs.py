@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ad_people
+from tests.harness import ad_people, subsidiary_people
 from tests.harness import openldap_people as people
 from tests.harness.client_credentials import (
     CLIENT_PASSWORD,
@@ -165,4 +165,28 @@ def openldap_directory(name: str, server: SlapdServer, secret_dir: Path) -> dict
         "suffixes": ["example.org"],
         "usernames": section["usernames"],
         "groups": {"allow": [people.group_dn(people.ALLOWED_GROUP)]},
+    }
+
+
+def several_raw(
+    corp: SambaDC, subsidiary: SambaDC, slapd: SlapdServer, secret_dir: Path
+) -> dict[str, Any]:
+    """Three directories: ``corp`` (EXAMPLE.TEST, the default), ``sub`` (SUBSIDIARY.TEST,
+    its own groups and usernames) and ``contractors`` (slapd, reached by mail)."""
+    sub = ad_directory("sub", subsidiary, subsidiary_people, secret_dir)
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directories": [
+            {**ad_directory("corp", corp, ad_people, secret_dir), "default": True},
+            {
+                **sub,
+                "groups": {"allow": [subsidiary_people.RINGOTEL_USERS]},
+                "usernames": [{"attribute": "ipPhone"}],
+            },
+            openldap_directory("contractors", slapd, secret_dir),
+        ],
+        "groups": {"allow": [ad_people.RINGOTEL_USERS]},
+        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
+        "protection": {"max_failures": 3},
     }
