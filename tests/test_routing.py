@@ -100,3 +100,10 @@ def test_domains_are_read_from_dc_components_only() -> None:
 def test_a_rule_claimed_twice_is_refused(rules: list[RouteRules]) -> None:
     with pytest.raises(ValueError, match=r"(?i)corp|subsidiary"):
         Router(rules)
+
+
+def test_one_directory_with_a_catalog_still_asks_it_for_bare_names() -> None:
+    """A forest's catalog may find a bare name in a domain no directory serves."""
+    router = Router([RouteRules("corp", prefixes=("CORP",), domain="corp.example", catalog=True)])
+    assert router.route("jane").catalogs == ("corp",)
+    assert router.route("CORP\\jane").single == "corp"

@@ -87,7 +87,7 @@ class Router:
         """Where ``typed`` goes. The login itself is checked later, by the rules of the
         directory it goes to (an unclaimed prefix is refused there when that directory
         names its accepted domains)."""
-        if len(self.rules) == 1:
+        if len(self.rules) == 1 and not self.rules[0].catalog:
             return Route((self.names[0],), f"directory {self.names[0]} (the only one)")
         login = typed.strip()
         prefix, backslash, _ = login.partition("\\")
