@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bridge.commands.descriptor import build_descriptor
 from bridge.config import from_mapping
 from bridge.core.routing import RouteRules
 from bridge.directory.options import FileBackend, LdapBackend
@@ -187,3 +188,18 @@ def test_a_global_catalog_on_the_default_directory(secrets_dir: Path) -> None:
     assert not second.routing.catalog
     assert isinstance(first.backend, LdapBackend)
     assert first.backend.global_catalog == "ldaps://gc.corp.example:3269"
+
+
+def test_several_directories_are_still_one_integration(secrets_dir: Path) -> None:
+    """Ringotel sees one identity provider: the descriptor does not depend on them."""
+    several = from_mapping(doc(corp(), sub()), base_dir=secrets_dir, environ={})
+    single = {**doc(), "directory": ldap_directory()}
+    del single["directories"]
+    one = from_mapping(single, base_dir=secrets_dir, environ={})
+    url = "https://sso.corp.example"
+    built = [
+        build_descriptor(config, url, "svc", "Corp SSO", "https://x/l.png", False)
+        for config in (several, one)
+    ]
+    assert built[0] == built[1]
+    assert built[0]["API"]["authenticate"]["request_url"] == f"{url}/auth"

@@ -18,6 +18,7 @@ import pytest
 from tests.harness import ad_people, subsidiary_people
 from tests.harness import openldap_people as people
 from tests.harness.auth_client import audit, login
+from tests.harness.bridge_process import write_config
 from tests.harness.clock import FakeClock
 from tests.harness.configs import deep_merge, several_raw
 from tests.harness.in_process import Pair
@@ -188,3 +189,26 @@ async def test_readyz_is_degraded_while_one_directory_is_down(
         directory["urls"] = [dead]
     silent = await start_pair(none_up)
     assert (await silent.ops.get("/readyz")).status == 503
+
+
+async def test_a_reload_that_drops_a_directory_drops_its_series(
+    start_pair: StartPair, raw: dict[str, Any], tmp_path: Path
+) -> None:
+    bridge = await start_pair(raw)
+    assert (await login(bridge.main, "SUBSIDIARY\\alice", SUB_ALICE.password))[0] == 200
+
+    def directories(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
+        return {
+            value
+            for name, labels in samples
+            if name == "ringotel_bridge_directory_server_up"
+            for label, value in labels
+            if label == "directory"
+        }
+
+    assert "sub" in directories(await bridge.samples())
+    fewer = {**raw, "directories": [raw["directories"][0], raw["directories"][2]]}
+    assert await bridge.runtime.reload(write_config(tmp_path / "bridge.toml", fewer))
+    assert list(bridge.runtime.service.directories) == ["corp", "contractors"]
+    assert "sub" not in directories(await bridge.samples())
+    assert (await login(bridge.main, "SUBSIDIARY\\alice", SUB_ALICE.password))[0] == 403
