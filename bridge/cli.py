@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_password_command()
     config = _load(config_path(getattr(args, "config", None)))
     if args.command == "serve":
-        configure(config.settings.logging.format, config.settings.logging.level)
+        configure(config.settings.logging.format, config.settings.logging.level, once=True)
         _warn(config)
         from bridge.process.server import serve
 

@@ -1,6 +1,6 @@
 """Shared fixtures: private directory servers for the session, configs, bridge clients.
 
-The servers are real (slapd and Samba from Debian packages) and started by the suite
+The servers are real (slapd, 389-ds and Samba from Debian packages) and started by the suite
 itself on loopback; nothing is skipped when a binary is missing: the test fails.
 Only fixtures live here; what tests import is in ``tests/harness/``.
 """
@@ -21,9 +21,10 @@ from bridge.guard import Guard, MemoryStore
 from bridge.observability.logging import configure
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import guard_limits
-from tests.harness import subsidiary_people
+from tests.harness import dirsrv_root, subsidiary_people
 from tests.harness.clock import FakeClock
 from tests.harness.configs import deep_merge
+from tests.harness.dirsrv import DirsrvServer
 from tests.harness.in_process import (
     Client,
     InProcessBridges,
@@ -50,6 +51,19 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One private redis-server for the session (the shared guard store)."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dirsrv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DirsrvServer]:
+    """One private 389 Directory Server for the whole session, on a free loopback port."""
+    server = DirsrvServer(
+        tmp_path_factory.mktemp("dirsrv"), template_cache=dirsrv_root.default_template_cache()
+    )
     server.start()
     try:
         yield server

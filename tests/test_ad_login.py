@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bridge.web.keys import RUNTIME
 from tests.harness import ad_people
 from tests.harness.ad_people import AccountState, Person
 from tests.harness.auth_client import DENIED, audit, expected_body, login, operations
@@ -193,3 +194,25 @@ async def test_wrong_password_with_two_servers_is_tried_once(
         assert audit(log_stream, person.sam)["reason"] == "bad_password"
     finally:
         samba_dc.unlock(person.sam)
+
+
+# ------------------------------------------------------------------ password expiry
+
+
+async def test_password_expiring_within_the_warning_is_reported(
+    client: Any, log_stream: Any
+) -> None:
+    """AD says nothing at bind time: the DC computes msDS-UserPasswordExpiryTimeComputed
+    (a FILETIME, from pwdLastSet and the user's PSO), read with the user. ``expiring``'s
+    10-day PSO and a password set a day before seeding leave it 2 to 9 days."""
+    person = ad_people.EXPIRING
+    assert await login(client, person.sam, person.password) == (200, expected_body(person))
+    days = audit(log_stream, person.sam)["password_expires_in_days"]
+    assert 1 < days < ad_people.EXPIRING_MAX_AGE_DAYS - ad_people.EXPIRING_SET_DAYS_AGO + 0.1
+    metrics = client.server.app[RUNTIME].metrics
+    assert metrics.password_expiring._value.get() == 1
+    # the domain's 42-day maximum age leaves everyone else weeks: no warning
+    alice = ad_people.ALICE
+    assert (await login(client, alice.sam, alice.password))[0] == 200
+    assert "password_expires_in_days" not in audit(log_stream, alice.sam)
+    assert metrics.password_expiring._value.get() == 1

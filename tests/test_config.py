@@ -8,7 +8,7 @@ import pytest
 
 from bridge.config import Config, from_mapping, load, parse_duration
 from bridge.core.errors import ConfigError
-from tests.config_docs import (
+from tests.harness.config_docs import (
     AD_DN,
     USERNAMES,
     basic_doc,

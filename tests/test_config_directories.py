@@ -11,7 +11,14 @@ from bridge.commands.descriptor import build_descriptor
 from bridge.config import from_mapping
 from bridge.core.routing import RouteRules
 from bridge.directory.options import FileBackend, LdapBackend
-from tests.config_docs import USERNAMES, keys_of, ldap_directory, problems_of, secret, write_secrets
+from tests.harness.config_docs import (
+    USERNAMES,
+    keys_of,
+    ldap_directory,
+    problems_of,
+    secret,
+    write_secrets,
+)
 
 SUB_DN = "CN=svc-ringotel,OU=Service Accounts,DC=subsidiary,DC=example"
 SUB_USERS = "CN=Ringotel Users,OU=Groups,DC=subsidiary,DC=example"

@@ -12,7 +12,7 @@ from bridge.config import from_mapping
 from bridge.core.usernames import Rule
 from bridge.directory.options import DirectoryOptions, FileBackend, LdapBackend
 from bridge.directory.presets import PRESETS
-from tests.config_docs import basic_doc, write_secrets
+from tests.harness.config_docs import basic_doc, write_secrets
 
 AD_FILTER = (
     "(&(&(objectCategory=person)(objectClass=user))"

@@ -10,7 +10,13 @@ import pytest
 
 from bridge.config import BasicAuthSettings, BearerAuthSettings, OAuth2Settings, from_mapping
 from bridge.directory.options import LdapBackend
-from tests.config_docs import USERNAMES, basic_doc, ldap_directory, problems_of, write_secrets
+from tests.harness.config_docs import (
+    USERNAMES,
+    basic_doc,
+    ldap_directory,
+    problems_of,
+    write_secrets,
+)
 
 MODES: dict[str, dict[str, Any]] = {
     "basic": {"mode": "basic", "password_file": "client-password"},
@@ -235,12 +241,14 @@ def test_base_dn_is_required_in_direct_bind_mode_too(secrets_dir: Path) -> None:
     assert "base_dn is required" in problems["directory"]
 
 
-def test_password_policy_dn_is_for_openldap_only(secrets_dir: Path) -> None:
-    """Active Directory's default policy is read from the domain root."""
+def test_password_policy_dn_is_not_for_active_directory(secrets_dir: Path) -> None:
+    """Active Directory's default policy is read from the domain root; OpenLDAP's is the
+    ppolicy_default entry, 389-ds's cn=config unless another DN is named."""
     policy = "cn=default,ou=policies,dc=corp,dc=example"
     problems = refused(basic_doc(password_policy_dn=policy), secrets_dir)
-    assert problems == {"directory.password_policy_dn": 'only for flavor "openldap"'}
+    assert problems == {"directory.password_policy_dn": 'only for flavor "openldap" or "389ds"'}
     loads(basic_doc(flavor="openldap", password_policy_dn=policy), secrets_dir)
+    loads(basic_doc(flavor="389ds", password_policy_dn=policy), secrets_dir)
 
 
 @pytest.mark.parametrize("value", [[], ["cn)(uid=*"], ["a b"]])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge.config import from_mapping
-from tests.config_docs import (
+from tests.harness.config_docs import (
     basic_doc,
     keys_of,
     problems_of,

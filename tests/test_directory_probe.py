@@ -16,10 +16,11 @@ from bridge.commands.check_config import check_config
 from bridge.config import Config
 from bridge.core.ports import Directory
 from bridge.process.directories import build_directory
-from tests.harness import ad_people
+from tests.harness import ad_people, dirsrv_people
 from tests.harness import openldap_people as people
 from tests.harness.auth_client import directory_of, login
-from tests.harness.configs import ad_raw, deep_merge, openldap_raw
+from tests.harness.configs import ad_raw, deep_merge, dirsrv_raw, openldap_raw
+from tests.harness.dirsrv import DirsrvServer
 from tests.harness.in_process import StartBridgeFrom
 from tests.harness.samba import SambaDC
 from tests.harness.slapd import SlapdServer
@@ -165,6 +166,56 @@ async def test_samba_check_config_reads_the_domain_policy_with_an_ou_base_dn(
     assert f"lockout policy: the default policy {ad_people.BASE_DN}: {locks}" in out, out
     assert f"lockout policy: the policy CN=PSO Lock Early,{ad_people.PSO_CONTAINER}" in out
     assert f"PDC emulator (bad-password counters read there): {samba_dc.ldaps_url}" in out
+
+
+@pytest.mark.dirsrv
+async def test_dirsrv_check_config_connects_and_reads_cn_config(
+    dirsrv: DirsrvServer,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check-config --connect against 389-ds: the service account, the RootDSE, the dry
+    run, what to check by hand for the username attribute, and every lockout policy
+    (cn=config's through the README's ACI, the per-user ones), under max_failures 1."""
+    raw = deep_merge(dirsrv_raw(dirsrv, tmp_path), {"protection": {"max_failures": 1}})
+    assert await check_config(make_config(raw), connect=True) == 0
+    out = capsys.readouterr().out
+    (strict_policy,) = dirsrv.read_attr(dirsrv_people.PEOPLE["strict"].dn, "pwdpolicysubentry")
+    for line in (
+        "directory: ldap, flavor 389ds",
+        "user filter: (&(objectClass=inetOrgPerson)(uid={login}))",
+        "groups: allow 1, deny 1, strategy member_of",
+        f"bind: service account {dirsrv_people.SERVICE_DN} OK",
+        "RootDSE vendorName: 389 Project",
+        DUMMY_FILTER_LINE,
+        "username attributes: not checked (389-ds publishes no ACI facts); make sure no ACI "
+        'lets users write employeeNumber on their own entry (userdn="ldap:///self"; '
+        'FreeIPA\'s "User Self service" permission covers telephoneNumber and mobile)',
+        "lockout policy: the default policy cn=config: locks at 3, window 600s",
+        f"lockout policy: the policy {strict_policy}: locks at 2, window 900s",
+    ):
+        assert line in out, (line, out)
+    assert "FAILED" not in out
+
+
+@pytest.mark.dirsrv
+async def test_dirsrv_check_config_says_when_cn_config_is_hidden(
+    dirsrv: DirsrvServer,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    raw = dirsrv_raw(dirsrv, tmp_path)
+    raw["directory"]["bind_dn"] = dirsrv_people.LIMITED_DN
+    secret = tmp_path / raw["directory"]["bind_password_file"]
+    secret.write_text(dirsrv_people.LIMITED_PASSWORD)
+    await check_config(make_config(raw), connect=True)
+    out = capsys.readouterr().out
+    assert (
+        "lockout policy: the default policy cn=config (not visible): threshold not readable "
+        "by the service account (guarded as the strictest)"
+    ) in out, out
 
 
 # -- stats ----------------------------------------------------------------------------

@@ -81,6 +81,9 @@ EXAMPLES = {
     ("directory", "password_policy_dn"),
     ("protection", "store_password_file"),
     ("protection", "store_ca_file"),
+    ("directory", "domain"),
+    ("directory", "site"),
+    ("directory", "nameservers"),
 }
 #: What uncommenting a key takes besides: keys it replaces (None) or values it needs.
 #: A key of another variant needs no entry: the variant is switched.

@@ -6,40 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
-from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
-from bridge.core.ports import Directory, UserEntry
-from bridge.core.typed_login import LoginRules
-from bridge.core.usernames import Rule
-from bridge.guard import Guard, GuardLimits, MemoryStore
-from tests.harness.fakes import JANE_DN, PASSWORD, USERS, FakeDirectory
+from bridge.core.ports import UserEntry
+from tests.harness.fakes import JANE_DN, PASSWORD, USERS, FakeDirectory, make_service
 
 MOVED_DN = "CN=Jane Doe,OU=Sales,OU=People,DC=corp,DC=example"
 BANNED = "CN=Banned,OU=Groups,DC=corp,DC=example"
-
-
-def make_service(
-    directory: FakeDirectory,
-    allow: tuple[str, ...] = (),
-    deny: tuple[str, ...] = (),
-    max_failures: int = 5,
-    user_cache_ttl: float = 0.0,
-    rules: tuple[Rule, ...] = (Rule("ipPhone"), Rule("otherIpPhone")),
-) -> LoginService:
-    as_directory: Directory = directory  # the fake really implements the protocol
-    policy = LoginPolicy(
-        rules=LoginRules(accept_domain_prefix=True),
-        group_policy=GroupPolicy.from_dns(allow, deny),
-        username_rules=rules,
-        display_name_attribute="displayName",
-    )
-    limits = GuardLimits(max_failures=max_failures, failure_window=900.0, stale_ttl=86400.0)
-    guard = Guard(MemoryStore(), b"k" * 32, limits)
-    branch = Branch("corp", as_directory, policy, user_cache_ttl=user_cache_ttl)
-    return LoginService([branch], guard, GroupCache(ttl=300.0, maxsize=100))
 
 
 @pytest.fixture

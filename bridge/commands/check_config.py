@@ -123,9 +123,19 @@ def _ldap_summary(directory: LdapDirectorySettings, backend: LdapBackend) -> lis
         account = f"service account {directory.bind_dn} (search, then bind)"
     else:
         account = f"direct bind with {directory.bind_template}"
+    tls = " (StartTLS)" if directory.start_tls else ""
+    servers = [f"urls: {', '.join(directory.urls)}{tls}"]
+    if directory.domain:
+        site = f"site {directory.site}" if directory.site else "site from the CLDAP ping"
+        dns = ", ".join(directory.nameservers) or "the system resolver"
+        servers = [
+            f"domain controllers: from DNS SRV records for {directory.domain} ({site}; "
+            f"asking {dns}){' over StartTLS' if directory.start_tls else ', LDAPS'}",
+            f"fallback urls: {', '.join(directory.urls) or '(none)'}",
+        ]
     return [
         f"directory: ldap, flavor {directory.flavor}",
-        f"urls: {', '.join(directory.urls)}" + (" (StartTLS)" if directory.start_tls else ""),
+        *servers,
         f"base DN: {directory.base_dn or '(none)'}",
         f"bind: {account}",
         f"user filter: {backend.user_filter}",

@@ -63,6 +63,8 @@ def _report(service: Service, outcome: Outcome) -> int:
         say(f"  groups: {groups}")
         say(f"  usernames: {', '.join(outcome.usernames)}")
         say(f"  display name: {outcome.display_name}")
+        if outcome.password_expires_in is not None:
+            say(f"  password expires in {outcome.password_expires_in / 86400:.1f} days")
         _ringotel_gets(answer(service.template, outcome))
         return EXIT_OK
     if isinstance(outcome, Rejected):

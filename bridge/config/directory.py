@@ -12,14 +12,16 @@ What the flavor and the keys set here resolve to is worked out once, at load, by
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
-from bridge.config.durations import Duration
+from bridge.config.durations import Duration, OptionalDuration
 from bridge.config.section import AttributeName, Section, Variants, refuse
+from bridge.directory.locator.srv import parse_nameserver
 from bridge.directory.presets import PRESETS, Flavor, Preset
 
 #: ``DOMAIN\\name`` is accepted by a users file unless accept_domain_prefix says no.
@@ -76,6 +78,31 @@ class FileDirectorySettings(_Directory):
         return self
 
 
+def _check_dns_domain(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(labels) < 2 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise ValueError(f"expected a DNS domain such as corp.example, got {value!r}")
+    return name
+
+
+def _check_site(value: str) -> str:
+    """It becomes one label of a DNS name."""
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"expected an AD site name (letters, digits, hyphens), got {value!r}")
+    return value
+
+
+def _check_nameserver(value: str) -> str:
+    parse_nameserver(value)
+    return value
+
+
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: ``IP`` or ``IP:PORT`` (``[IPv6]:PORT``), checked one by one: ``directory.nameservers[1]``.
+Nameserver = Annotated[str, AfterValidator(_check_nameserver)]
+
+
 class LdapDirectorySettings(_Directory):
     """``type = "ldap"``: Active Directory or OpenLDAP, searched then bound, or bound
     directly with a template."""
@@ -102,8 +129,22 @@ class LdapDirectorySettings(_Directory):
     server_cooldown: Duration = 30.0
     page_size: int = Field(500, ge=1, le=1000)
     connection_max_age: Duration = 600.0
-    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default)
+    #: OpenLDAP: the ppolicy entry that applies to users that name none (ppolicy_default);
+    #: 389-ds: where the global policy is read (default cn=config)
     password_policy_dn: str | None = None
+    #: an accepted password that expires within this long shows in the audit log
+    #: (password_expires_in_days) and a metric; "0": off
+    password_expiry_warning: OptionalDuration = 14 * 86400.0
+    #: AD DNS domain whose DCs are found by SRV records, nearest site first; the urls
+    #: are then the fallback
+    domain: Annotated[str, AfterValidator(_check_dns_domain)] | None = None
+    #: the AD site to prefer; None: learnt from the DCs by the CLDAP netlogon ping
+    site: Annotated[str, AfterValidator(_check_site)] | None = None
+    #: "IP[:PORT]" each; empty: the system resolver
+    nameservers: tuple[Nameserver, ...] = ()
+    #: the SRV records' TTL is held between these before they are resolved again
+    dns_min_ttl: Duration = 60.0
+    dns_max_ttl: Duration = 3600.0
 
     @model_validator(mode="after")
     def _consistent(self) -> LdapDirectorySettings:
@@ -122,8 +163,10 @@ class LdapDirectorySettings(_Directory):
     def _missing(self) -> list[str]:
         """What the section as a whole lacks (one problem on ``directory``)."""
         errors = []
-        if not self.urls:
-            errors.append("type 'ldap' needs at least one entry in urls")
+        if not self.urls and not self.domain:
+            errors.append("type 'ldap' needs at least one entry in urls, or domain")
+        if self.dns_min_ttl > self.dns_max_ttl:
+            errors.append("dns_min_ttl must not be longer than dns_max_ttl")
         if self.bind_dn and not (self.bind_password or self.bind_password_file):
             errors.append("bind_dn needs bind_password_file")
         if not self.bind_dn and not self.bind_template:

@@ -46,11 +46,13 @@ def directory_options(
     display = settings.response.display_name_attribute
     backend: LdapBackend | FileBackend
     domain = None
+    expiry_warning = 0.0
     if isinstance(directory, FileDirectorySettings):
         display = display or FILE_DISPLAY_NAME_ATTRIBUTE
         backend = FileBackend(files[f"{section.key}.users_file"])
     else:
         preset = directory.preset
+        expiry_warning = directory.password_expiry_warning
         display = display or preset.display_name_attribute
         login_attributes = directory.login_attributes or preset.login_attributes
         domain = domain_of(directory.base_dn)
@@ -84,6 +86,7 @@ def directory_options(
         group_allow=section.groups.allow,
         group_deny=section.groups.deny,
         backend=backend,
+        password_expiry_warning=expiry_warning,
     )
 
 

@@ -43,6 +43,9 @@ class LoginPolicy:
     group_policy: GroupPolicy
     username_rules: tuple[Rule, ...]
     display_name_attribute: str
+    #: an accepted password that expires within this many seconds is reported (audit,
+    #: metrics) so administrators can warn its owner; 0: never
+    password_expiry_warning: float = 0.0
 
 
 class Branch:

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 
 from bridge.core.attributes import first_value
-from bridge.core.branch import Branch, account_key, login_key, refuse
+from bridge.core.branch import Branch, LoginPolicy, account_key, login_key, refuse
 from bridge.core.dn import normalize_dn
 from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache
@@ -194,7 +194,8 @@ class LoginService:
         if branch.users is not None:
             branch.users[key] = user
         display = first_value(user.attributes, policy.display_name_attribute) or usernames[0]
-        return Accepted(typed, user.dn, usernames, display, groups, user.server)
+        expiring = _expiring(policy, user, trace)
+        return Accepted(typed, user.dn, usernames, display, groups, user.server, expiring)
 
     async def _groups(self, branch: Branch, user: UserEntry, trace: Trace) -> frozenset[str] | None:
         if not branch.policy.group_policy.needs_groups:
@@ -207,3 +208,12 @@ class LoginService:
             )
         trace.note(f"groups: {len(groups)}")
         return groups
+
+
+def _expiring(policy: LoginPolicy, user: UserEntry, trace: Trace) -> float | None:
+    """The seconds the password has left, if few enough to warn about."""
+    left = user.password_expires_in
+    if left is None or left > policy.password_expiry_warning:
+        return None
+    trace.note(f"password expires in {left / 86400:.1f} days")
+    return left

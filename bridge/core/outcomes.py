@@ -19,6 +19,9 @@ class Accepted:
     display_name: str
     groups: frozenset[str] | None
     server: str | None
+    #: seconds the password has left, when that is within the configured warning
+    #: (``[directory] password_expiry_warning``); None otherwise
+    password_expires_in: float | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ class UserEntry:
     #: Direct-bind mode: who holds each of the entry's username values, searched with
     #: the user's own rights right after the bind (there is no service account).
     holders: Mapping[str, tuple[str, ...]] | None = None
+    #: Seconds the password has left, as the bind (389-ds, ppolicy) or the entry (AD)
+    #: said when it was verified; None: it does not expire, or nothing said.
+    password_expires_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ServerStats:
     #: operations sent its way, failed ones included
     attempts: int = 0
     last_error: str = ""
+    #: where it came from: "url" (configured), "srv_site" or "srv_domain" (DNS)
+    source: str = "url"
 
 
 @dataclass(frozen=True)

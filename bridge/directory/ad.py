@@ -44,6 +44,11 @@ UF_PASSWORD_EXPIRED = 0x800000
 STATE_ATTRIBUTES = ("userAccountControl", "msDS-User-Account-Control-Computed")
 #: 1601-01-01 (FILETIME's epoch) to 1970-01-01, in seconds.
 _FILETIME_EPOCH = 11_644_473_600
+#: Read with every user: when the password expires, as the DC computes it from
+#: ``pwdLastSet`` and the resulting policy's maximum age (a PSO's or the domain's).
+EXPIRY_ATTRIBUTES = ("msDS-UserPasswordExpiryTimeComputed",)
+#: Its value for a password that never expires (no maximum age, DONT_EXPIRE_PASSWD).
+_NEVER = 0x7FFFFFFFFFFFFFFF
 
 
 def bind_failure_reason(message: str) -> Reason:
@@ -69,6 +74,14 @@ def account_state(attributes: Attributes) -> Reason | None:
     """``account_state_reason`` of an entry read with ``STATE_ATTRIBUTES``."""
     uac, computed = (integer(attributes, name) or 0 for name in STATE_ATTRIBUTES)
     return account_state_reason(uac, computed)
+
+
+def password_expiry(attributes: Attributes, now: float) -> float | None:
+    """Seconds until the password expires; None when it never does, or the entry was
+    read without the attribute (0 means "must change now": the bind says 773 then)."""
+    raw = integer(attributes, EXPIRY_ATTRIBUTES[0])
+    moment = filetime(raw) if raw and raw < _NEVER else None
+    return max(0.0, moment - now) if moment is not None else None
 
 
 def self_filter(bind_name: str) -> str:
@@ -140,6 +153,7 @@ LOCKOUT = LockoutFlavor(
     policy=lockout_policy,
     counters=lockout_counters,
     default_policy_at_domain_root=True,
+    default_policy_dn=None,
     policy_container="CN=Password Settings Container,CN=System",
     policy_filter="(objectClass=msDS-PasswordSettings)",
     pdc_emulator=True,

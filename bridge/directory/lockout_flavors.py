@@ -5,8 +5,9 @@ attributes of the user entry matter, where the account's policy lives and how to
 it, and how to read the counters. The flavors themselves are data beside the rest of
 their directory kind: ``ad.LOCKOUT`` (``msDS-ResultantPSO`` or the domain root's
 ``lockoutThreshold``; ``badPwdCount``), ``ppolicy.LOCKOUT`` (``pwdPolicySubentry`` or
-a configured default; ``pwdFailureTime``). Everything here is pure; the LDAP reads
-are done by ``ldap/lockout.py``.
+a configured default; ``pwdFailureTime``), ``dirsrv.LOCKOUT`` (``pwdpolicysubentry`` or
+``cn=config``; ``passwordRetryCount``). Everything here is pure; the LDAP reads are
+done by ``ldap/lockout.py``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ class LockoutFlavor:
     policy_attributes: tuple[str, ...]
     policy: Callable[[str, Attributes], LockoutPolicy]
     counters: Callable[[Attributes, LockoutPolicy, float], Counters]
-    #: the default policy is the domain root (AD); else the configured policy DN
+    #: the default policy is the domain root (AD); else the configured policy DN, or
+    #: failing that ``default_policy_dn``
     default_policy_at_domain_root: bool
+    #: where the kind keeps its default policy (389-ds: cn=config); None: only where
+    #: the configuration says (OpenLDAP's ppolicy_default has no fixed place)
+    default_policy_dn: str | None
     #: where the other policies are listed: (base under the domain root or base_dn, filter)
     policy_container: str | None
     policy_filter: str

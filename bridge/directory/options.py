@@ -68,6 +68,8 @@ class DirectoryOptions:
     group_allow: tuple[str, ...]
     group_deny: tuple[str, ...]
     backend: LdapBackend | FileBackend
+    #: seconds: an accepted password expiring sooner than this is reported; 0: never
+    password_expiry_warning: float = 0.0
 
     @property
     def needs_groups(self) -> bool:

@@ -13,6 +13,9 @@ elements, decoded here.
         error   [1] ENUMERATED { passwordExpired(0), accountLocked(1),
                                  changeAfterReset(2), ... } OPTIONAL }
 
+On a bind that succeeded, ``timeBeforeExpiration`` says the password expires soon:
+the login is accepted, and the seconds go to the audit (``bridge.directory.expiry``).
+
 Lockout: the entry's ``pwdPolicySubentry`` or a configured default policy holds
 ``pwdMaxFailure`` / ``pwdFailureCountInterval`` / ``pwdLockout``; the counters are the
 entry's ``pwdFailureTime`` values and ``pwdAccountLockedTime``.
@@ -33,6 +36,8 @@ OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 #: The request control: no value, not critical (servers without ppolicy ignore it).
 REQUEST = (OID, False, None)
 
+_WARNING_TAG = 0xA0
+_TIME_BEFORE_EXPIRATION_TAG = 0x80
 _ERROR_TAG = 0x81
 _ERRORS = {
     0: Reason.PASSWORD_EXPIRED,
@@ -43,16 +48,35 @@ _ERRORS = {
 
 def policy_refusal(controls: Mapping[str, Any] | None) -> Reason | None:
     """The refusal the server's ppolicy control states, or None (also for garbage)."""
+    error = _part(controls, _ERROR_TAG)
+    return _ERRORS.get(int.from_bytes(error, "big")) if error is not None else None
+
+
+def time_before_expiration(controls: Mapping[str, Any] | None) -> int | None:
+    """Seconds until the password expires, when the server warns (OpenLDAP's
+    ``pwdExpireWarning``, 389-ds's ``passwordWarning``); None otherwise."""
+    warning = _part(controls, _WARNING_TAG)
+    if not warning or warning[0] != _TIME_BEFORE_EXPIRATION_TAG:
+        return None
+    try:
+        length, start = _length(warning, 1)
+    except (IndexError, ValueError):
+        return None
+    return int.from_bytes(warning[start : start + length], "big")
+
+
+def _part(controls: Mapping[str, Any] | None, wanted: int) -> bytes | None:
+    """The content of one element of the control's SEQUENCE; None if absent or garbage."""
     value = ((controls or {}).get(OID) or {}).get("value")
     if not isinstance(value, bytes | bytearray):
         return None
     try:
-        return _error(bytes(value))
+        return _element(bytes(value), wanted)
     except (IndexError, ValueError):
         return None
 
 
-def _error(value: bytes) -> Reason | None:
+def _element(value: bytes, wanted: int) -> bytes | None:
     if not value or value[0] != 0x30:
         return None
     length, position = _length(value, 1)
@@ -60,8 +84,8 @@ def _error(value: bytes) -> Reason | None:
     while position < end:
         tag = value[position]
         length, start = _length(value, position + 1)
-        if tag == _ERROR_TAG:
-            return _ERRORS.get(int.from_bytes(value[start : start + length], "big"))
+        if tag == wanted:
+            return value[start : start + length]
         position = start + length
     return None
 
@@ -117,6 +141,7 @@ LOCKOUT = LockoutFlavor(
     policy=lockout_policy,
     counters=lockout_counters,
     default_policy_at_domain_root=False,
+    default_policy_dn=None,
     policy_container=None,
     policy_filter="(objectClass=pwdPolicy)",
     pdc_emulator=False,

@@ -7,8 +7,8 @@ server: how a failed bind is explained, which attributes say an account is unusa
 how a directly bound user finds their own entry, whether the schema says which
 username attributes users may write, where lockout policies and counters live. The
 directory code reads these fields and never asks which kind it talks to, so a new
-kind (389-ds, say) is one entry in ``PRESETS`` (and its name in ``Flavor``), built
-from small pure functions, plus tests against a real server.
+kind is one entry in ``PRESETS`` (and its name in ``Flavor``), built from small pure
+functions, plus tests against a real server: 389-ds (``dirsrv``) came that way.
 
 There is deliberately no default for the username attributes: the attributes a
 directory holds phone extensions in (AD's ``ipPhone``/``otherIpPhone``, OpenLDAP's
@@ -24,14 +24,23 @@ from typing import Literal
 
 from bridge.core.attributes import Attributes
 from bridge.core.errors import Reason
-from bridge.directory import ad, ppolicy
+from bridge.directory import ad, dirsrv, ppolicy
 from bridge.directory.lockout_flavors import LockoutFlavor
 
 GroupStrategy = Literal["token_groups", "in_chain", "member_of", "member_search"]
-Flavor = Literal["active_directory", "openldap"]
+#: ADDED (issue 12 §3): "389ds", 389 Directory Server and FreeIPA's directory.
+Flavor = Literal["active_directory", "openldap", "389ds"]
 
 
 def _no_state(attributes: Attributes) -> Reason | None:
+    return None
+
+
+def _no_expiry(attributes: Attributes, now: float) -> float | None:
+    return None
+
+
+def _no_refusal(code: int, message: str) -> Reason | None:
     return None
 
 
@@ -47,6 +56,17 @@ class AccountState:
 
     attributes: tuple[str, ...] = ()
     reason: Callable[[Attributes], Reason | None] = _no_state
+
+
+@dataclass(frozen=True)
+class PasswordExpiry:
+    """Where the entry says how long its password has left, for kinds whose bind says
+    nothing about it (AD). The bind's own controls (389-ds, ppolicy) are read for every
+    kind, by ``bridge.directory.expiry``."""
+
+    attributes: tuple[str, ...] = ()
+    #: (the entry's attributes, now) -> seconds left; None: never, or not known
+    seconds_left: Callable[[Attributes, float], float | None] = _no_expiry
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,11 @@ class Preset:
     accept_domain_prefix: bool
     #: the diagnostic message of a failed bind (result 49) -> why
     bind_failure: Callable[[str], Reason]
+    #: other results of a failed bind that say why, (code, message) -> why or None
+    #: (389-ds: 53, 19); they win over the ppolicy control's word
+    bind_refusal: Callable[[int, str], Reason | None]
     account_state: AccountState
+    password_expiry: PasswordExpiry
     self_lookup: SelfLookup
     username_acl: UsernameAcl
     #: ask for the ppolicy response control on user binds (OpenLDAP's ppolicy overlay)
@@ -107,7 +131,9 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="token_groups",
         accept_domain_prefix=True,
         bind_failure=ad.bind_failure_reason,
+        bind_refusal=_no_refusal,
         account_state=AccountState(ad.STATE_ATTRIBUTES, ad.account_state),
+        password_expiry=PasswordExpiry(ad.EXPIRY_ATTRIBUTES, ad.password_expiry),
         self_lookup=SelfLookup(
             who_am_i=False, search_filter=ad.self_filter, exact_attribute="userPrincipalName"
         ),
@@ -123,7 +149,9 @@ PRESETS: dict[Flavor, Preset] = {
         nested_group_strategy="member_of",
         accept_domain_prefix=False,
         bind_failure=_wrong_password,
+        bind_refusal=_no_refusal,
         account_state=AccountState(),
+        password_expiry=PasswordExpiry(),
         self_lookup=SelfLookup(who_am_i=True),
         username_acl=UsernameAcl(
             from_ad_schema=False,
@@ -132,5 +160,28 @@ PRESETS: dict[Flavor, Preset] = {
         ),
         password_policy_control=True,
         lockout=ppolicy.LOCKOUT,
+    ),
+    "389ds": Preset(
+        # FreeIPA's users are inetOrgPerson too (with posixAccount): one filter for both
+        object_filter="(objectClass=inetOrgPerson)",
+        login_attributes=("uid",),
+        display_name_attribute="displayName",
+        group_strategy="member_of",
+        # 389's memberOf plug-in writes every group a user is in through nesting
+        nested_group_strategy="member_of",
+        accept_domain_prefix=False,
+        bind_failure=_wrong_password,
+        bind_refusal=dirsrv.bind_refusal,
+        account_state=AccountState(dirsrv.STATE_ATTRIBUTES, dirsrv.account_state),
+        password_expiry=PasswordExpiry(),
+        self_lookup=SelfLookup(who_am_i=True),
+        username_acl=UsernameAcl(
+            from_ad_schema=False,
+            manual_check="not checked (389-ds publishes no ACI facts); make sure no ACI "
+            'lets users write {attributes} on their own entry (userdn="ldap:///self"; '
+            'FreeIPA\'s "User Self service" permission covers telephoneNumber and mobile)',
+        ),
+        password_policy_control=True,
+        lockout=dirsrv.LOCKOUT,
     ),
 }

@@ -1,5 +1,8 @@
 """One audit event per login attempt: who, outcome, reason, server, latency, request id.
 
+An accepted login whose password expires soon carries ``password_expires_in_days``
+(within ``[directory] password_expiry_warning``), for administrators to warn its owner.
+
 Never a password, never a token. The request id comes from structlog's contextvars,
 bound by the request-id middleware.
 """
@@ -15,6 +18,11 @@ from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace, Unavailable
 _log = structlog.get_logger("bridge.audit")
 
 
+def expires_in_days(seconds: float | None) -> float | None:
+    """Days to one decimal: what an administrator warning the user needs, no more."""
+    return None if seconds is None else round(seconds / 86400, 1)
+
+
 def outcome_fields(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
         return {
@@ -23,6 +31,7 @@ def outcome_fields(outcome: Outcome) -> dict[str, Any]:
             "dn": outcome.dn,
             "server": outcome.server,
             "usernames": len(outcome.usernames),
+            "password_expires_in_days": expires_in_days(outcome.password_expires_in),
         }
     if isinstance(outcome, Rejected):
         return {

@@ -7,7 +7,7 @@ and ``deploy/grafana/ringotel-bridge.json``; a test checks they agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -100,6 +100,23 @@ class GuardCollector(Collector):
         )
 
 
+class Children:
+    """A metric's labelled children, looked up once each: prometheus-client's
+    ``labels()`` takes a lock and builds a tuple on every call, several times per
+    login. For label sets that are few and never removed (endpoints, statuses,
+    reasons, servers' operations)."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
+
+
 class Metrics:
     """The bridge's metrics, registered on a private registry."""
 
@@ -138,6 +155,20 @@ class Metrics:
             ["directory", "server"],
             registry=r,
         )
+        self.server_discovered = Gauge(
+            f"{PREFIX}_directory_server_discovered",
+            "Directory servers in the failover list, by where each came from "
+            "(srv_site, srv_domain: DNS; url: configured)",
+            ["directory", "server", "source"],
+            registry=r,
+        )
+        self.discovery_failures = Counter(
+            f"{PREFIX}_directory_discovery_failures",
+            "DNS re-resolutions of the domain controllers that failed (the last good list "
+            "was kept)",
+            ["directory"],
+            registry=r,
+        )
         self.group_cache = GroupCacheCollector()
         r.register(self.group_cache)
         self.guard = GuardCollector()
@@ -158,6 +189,11 @@ class Metrics:
             f"{PREFIX}_usernames_dropped",
             "Usernames withheld because the entry logging in does not hold them alone",
             ["reason"],
+            registry=r,
+        )
+        self.password_expiring = Counter(
+            f"{PREFIX}_password_expiring_logins",
+            "Accepted logins whose password expires within [directory] password_expiry_warning",
             registry=r,
         )
         self.tokens = Counter(
@@ -186,6 +222,11 @@ class Metrics:
             f"{PREFIX}_config_reloads", "Configuration reloads by result", ["result"], registry=r
         )
         self.info = Gauge(f"{PREFIX}_build_info", "Build information", ["version"], registry=r)
+        # the per-request series, looked up once per label set
+        self.logins_of = Children(self.logins)
+        self.responses_of = Children(self.responses)
+        self.request_latency_of = Children(self.request_latency)
+        self.directory_latency_of = Children(self.directory_latency)
         self.info.labels(version=version).set(1)
 
     def forget_servers(self, keep: Iterable[tuple[str, str]]) -> None:
@@ -195,6 +236,13 @@ class Metrics:
             for labels in _label_sets(gauge, ("directory", "server")):
                 if labels not in wanted:
                     gauge.remove(*labels)
+
+    def set_discovered(self, servers: Iterable[tuple[str, str, str]]) -> None:
+        """The failover lists of the moment as (directory, server, source); set at
+        scrape time, so a DC that left DNS leaves the series too."""
+        self.server_discovered.clear()
+        for directory, server, source in servers:
+            self.server_discovered.labels(directory, server, source).set(1)
 
     def set_pool_in_use(self, in_use: Iterable[tuple[str, str, int]]) -> None:
         """Connections lent out right now, per directory and server; set at scrape time."""

@@ -26,8 +26,11 @@ from bridge.core.typed_login import LoginRules
 from bridge.core.unique_usernames import UniqueUsernames
 from bridge.directory.ldap.catalog import GlobalCatalog
 from bridge.directory.ldap.directory import LdapDirectory
+from bridge.directory.ldap.discovery import DiscoverySettings
 from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.transport import TransportOptions
+from bridge.directory.locator.locator import LocatorSettings
+from bridge.directory.locator.srv import parse_nameserver
 from bridge.directory.options import DirectoryOptions, FileBackend, LdapBackend
 from bridge.observability.metrics import Metrics
 
@@ -69,8 +72,13 @@ def build_directory(
         except ConfigError as exc:
             raise _under(exc, options.key) from None
     ldap_options = ldap_options_for(config, options, backend)
+    failures = metrics.discovery_failures.labels(options.name).inc if metrics else None
     try:
-        return LdapDirectory(ldap_options, on_operation=observer(metrics, options.name))
+        return LdapDirectory(
+            ldap_options,
+            on_operation=observer(metrics, options.name),
+            on_discovery_failure=failures,
+        )
     except (ssl.SSLError, OSError) as exc:
         problem = f"cannot load CA certificates from {ldap_options.transport.ca_file}: {exc}"
         raise ConfigError([Problem(f"{options.key}.ca_file", problem)]) from None
@@ -90,6 +98,7 @@ def build_catalog(
         base_dn="",
         attributes=(),
         username_attributes=(),
+        discovery=None,  # the catalog is the url configured for it
     )
     return GlobalCatalog(catalog, on_operation=observer(metrics, options.name))
 
@@ -129,7 +138,23 @@ def ldap_options_for(
         username_attributes=options.username_attributes,
         page_size=directory.page_size,
         max_concurrent=config.settings.protection.max_concurrent_directory_ops,
+        discovery=discovery_settings(directory),
     )
+
+
+def discovery_settings(directory: LdapDirectorySettings) -> DiscoverySettings | None:
+    """The directory's ``domain``: DCs from DNS, site first, the configured urls last."""
+    if not directory.domain:
+        return None
+    locator = LocatorSettings(
+        domain=directory.domain,
+        site=directory.site,
+        nameservers=tuple(parse_nameserver(text) for text in directory.nameservers),
+        start_tls=directory.start_tls,
+        timeout=directory.connect_timeout,
+        urls=directory.urls,
+    )
+    return DiscoverySettings(locator, directory.dns_min_ttl, directory.dns_max_ttl)
 
 
 def build_branch(
@@ -150,6 +175,7 @@ def build_branch(
         group_policy=GroupPolicy.from_dns(options.group_allow, options.group_deny),
         username_rules=options.username_rules,
         display_name_attribute=options.display_name_attribute,
+        password_expiry_warning=options.password_expiry_warning,
     )
     protection = settings.protection
     unique = UniqueUsernames(
@@ -192,7 +218,7 @@ def observer(
         return None
 
     def observe(server: str, operation: str, seconds: float, result: str) -> None:
-        metrics.directory_latency.labels(directory, server, operation, result).observe(seconds)
+        metrics.directory_latency_of(directory, server, operation, result).observe(seconds)
 
     return observe
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 
 #: Gauges that are states: the maximum over workers, not the sum.
-STATES = frozenset({"ringotel_bridge_directory_server_up", "ringotel_bridge_build_info"})
+STATES = frozenset(
+    {
+        "ringotel_bridge_directory_server_up",
+        "ringotel_bridge_directory_server_discovered",
+        "ringotel_bridge_build_info",
+    }
+)
 
 
 @dataclass

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    configure(config.settings.logging.format, config.settings.logging.level)
+    configure(config.settings.logging.format, config.settings.logging.level, once=True)
     role = Role(listen=tuple(args.listen), ops_socket=args.ops_socket, workers=args.workers)
     return asyncio.run(serve(config, role))
 

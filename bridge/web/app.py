@@ -16,7 +16,7 @@ from aiohttp import web
 from bridge.client_auth.modes import ClientAuthFailed
 from bridge.core.answers import DENIED, answer
 from bridge.core.errors import InvalidRequest
-from bridge.core.outcomes import Outcome, Rejected, Trace
+from bridge.core.outcomes import Accepted, Outcome, Rejected, Trace
 from bridge.observability import audit
 from bridge.process.runtime import Runtime
 from bridge.process.wiring import Service
@@ -76,8 +76,8 @@ async def _timed(
         status = exc.status
         raise
     finally:
-        metrics.request_latency.labels(endpoint).observe(time.monotonic() - started)
-        metrics.responses.labels(endpoint, str(status)).inc()
+        metrics.request_latency_of(endpoint).observe(time.monotonic() - started)
+        metrics.responses_of(endpoint, str(status)).inc()
 
 
 async def login_endpoint(request: web.Request, service: Service) -> web.StreamResponse:
@@ -118,9 +118,11 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     latency = time.monotonic() - started
     audit.audit_login(outcome, trace, latency, source)
     kind, reason = audit.reason_label(outcome)
-    metrics.logins.labels(kind, reason, trace.directory or "").inc()
+    metrics.logins_of(kind, reason, trace.directory or "").inc()
     if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
+    if isinstance(outcome, Accepted) and outcome.password_expires_in is not None:
+        metrics.password_expiring.inc()
     return _answer(service, outcome)
 
 

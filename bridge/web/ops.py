@@ -76,15 +76,13 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def _directory_gauges(metrics: Metrics, found: list[tuple[str, DirectoryStats]]) -> None:
     """Connections in use, and whether each server answered its last operation. A server
     not asked anything yet (e.g. since a reload) keeps the value it had."""
-    metrics.set_pool_in_use(
-        (directory, server.name, server.in_use)
-        for directory, stats in found
-        for server in stats.servers
-    )
-    for directory, stats in found:
-        for server in stats.servers:
-            if server.up is not None:
-                metrics.server_up.labels(directory, server.name).set(int(server.up))
+    pairs = [(directory, server) for directory, stats in found for server in stats.servers]
+    metrics.set_pool_in_use((directory, server.name, server.in_use) for directory, server in pairs)
+    metrics.set_discovered((directory, server.name, server.source) for directory, server in pairs)
+    metrics.forget_servers((directory, server.name) for directory, server in pairs)  # left DNS
+    for directory, server in pairs:
+        if server.up is not None:
+            metrics.server_up.labels(directory, server.name).set(int(server.up))
 
 
 def create_ops_app(runtime: Runtime) -> web.Application:

@@ -199,6 +199,11 @@ DANA = _person(
 NORA = _person("nora", "Nora Nophone", "No-Phone-Here-6", ip_phone=None)
 CAROL = _person("carol", "Carol Carter", "Outside-Group-8", ip_phone="801", groups=())
 LOCKME = _person("lockme", "Lou Lockme", "Lock-Me-Not-4", ip_phone="851")
+#: A password set a day before seeding under a 10-day PSO: it expires in 2 to 9 days
+#: (templates are reused for up to a week), inside the bridge's 14-day warning.
+EXPIRING = _person("expiring", "Ella Soonest", "Warn-Me-Soon-9", ip_phone="861")
+EXPIRING_MAX_AGE_DAYS = 10
+EXPIRING_SET_DAYS_AGO = 1
 GROUPIE = _person("groupie", "Gary Groupie", "Many-Groups-7", ip_phone="901")
 
 # Passwords that AD compares as typed, and that SASLprep (which ldap3 applies to a
@@ -252,7 +257,7 @@ WORKSTATION = _person(
 PEOPLE: dict[str, Person] = {
     p.sam: p
     for p in (
-        ALICE, BOB, JSMITH, ZOE, PAT, DANA, NORA, CAROL, LOCKME, GROUPIE,
+        ALICE, BOB, JSMITH, ZOE, PAT, DANA, NORA, CAROL, LOCKME, EXPIRING, GROUPIE,
         *ODD_PASSWORD_PEOPLE, DISABLED, MUST_CHANGE, PASSWORD_EXPIRED, ACCOUNT_EXPIRED, LOCKED_OUT,
         LOGON_HOURS, WORKSTATION,
     )
@@ -286,6 +291,9 @@ PASSWORD_POLICIES: tuple[PasswordPolicy, ...] = (
     PasswordPolicy("PSO Lock Later", LOCKME.dn, lockout_threshold=LOCKME_THRESHOLD),
     # Two days, not one: a password younger than a day counts as never expiring.
     PasswordPolicy("PSO Expire After 2 Days", PASSWORD_EXPIRED.dn, max_password_age_days=2),
+    PasswordPolicy(
+        "PSO Expire After 10 Days", EXPIRING.dn, max_password_age_days=EXPIRING_MAX_AGE_DAYS
+    ),
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ad_people, subsidiary_people
+from tests.harness import ad_people, dirsrv_people, subsidiary_people
 from tests.harness import openldap_people as people
 from tests.harness.client_credentials import (
     CLIENT_PASSWORD,
@@ -18,6 +18,7 @@ from tests.harness.client_credentials import (
     CLIENT_USER,
     key_material,
 )
+from tests.harness.dirsrv import DirsrvServer
 from tests.harness.samba import People, SambaDC
 from tests.harness.slapd import SlapdServer
 
@@ -126,6 +127,30 @@ def ad_raw(dc: SambaDC, secret_dir: Path) -> dict[str, Any]:
         # kept below lockme's own PSO threshold of 5
         "protection": {"max_failures": ad_people.LOCKME_THRESHOLD - 2},
         "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
+        "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def dirsrv_raw(server: DirsrvServer, secret_dir: Path) -> dict[str, Any]:
+    """A config document for the private 389-ds, as the README's 389 section has it."""
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "5s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directory": {
+            "type": "ldap",
+            "flavor": "389ds",
+            "urls": [server.url],
+            "allow_plaintext": True,
+            "bind_dn": dirsrv_people.SERVICE_DN,
+            "bind_password_file": write_secret(
+                secret_dir, "bind-password", dirsrv_people.SERVICE_PASSWORD
+            ),
+            "base_dn": dirsrv_people.BASE_DN,
+            "connect_timeout": "1s",
+            "operation_timeout": "3s",
+        },
+        "groups": {"allow": [dirsrv_people.ALLOWED_GROUP], "deny": [dirsrv_people.DENIED_GROUP]},
+        "usernames": [{"attribute": "employeeNumber"}],
         "response": {"display_name_attribute": "displayName"},
     }
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryUnavailable, LoginRejected, Reason
+from bridge.core.groups import GroupCache, GroupPolicy
+from bridge.core.login import LoginService
 from bridge.core.ports import (
     AccountLockout,
     AttributeVerdict,
@@ -22,6 +25,9 @@ from bridge.core.ports import (
     Readiness,
     UserEntry,
 )
+from bridge.core.typed_login import LoginRules
+from bridge.core.usernames import Rule
+from bridge.guard import Guard, GuardLimits, MemoryStore
 
 JANE_DN = "CN=Jane Doe,OU=People,DC=corp,DC=example"
 USERS = "CN=Ringotel Users,OU=Groups,DC=corp,DC=example"
@@ -129,3 +135,25 @@ class FakeDirectory:
 
 
 _directory: Directory = FakeDirectory()
+
+
+def make_service(
+    directory: FakeDirectory,
+    allow: tuple[str, ...] = (),
+    deny: tuple[str, ...] = (),
+    max_failures: int = 5,
+    user_cache_ttl: float = 0.0,
+    rules: tuple[Rule, ...] = (Rule("ipPhone"), Rule("otherIpPhone")),
+) -> LoginService:
+    """The login use case over ``directory``, with a memory guard and a group cache."""
+    as_directory: Directory = directory  # the fake really implements the protocol
+    policy = LoginPolicy(
+        rules=LoginRules(accept_domain_prefix=True),
+        group_policy=GroupPolicy.from_dns(allow, deny),
+        username_rules=rules,
+        display_name_attribute="displayName",
+    )
+    limits = GuardLimits(max_failures=max_failures, failure_window=900.0, stale_ttl=86400.0)
+    guard = Guard(MemoryStore(), b"k" * 32, limits)
+    branch = Branch("corp", as_directory, policy, user_cache_ttl=user_cache_ttl)
+    return LoginService([branch], guard, GroupCache(ttl=300.0, maxsize=100))

@@ -11,9 +11,14 @@ Samba cannot be told another port for LDAP, so it binds the standard 389 and
 time on another loopback address (``host="127.0.0.2"``; Linux routes all of
 127/8 to ``lo``), e.g. a second DC for failover tests.
 
-Only the ``ldap`` service runs: simple binds, password checks, lockout and
-``badPwdCount`` all live in the LDAP server; the KDC, RPC, NBT and DNS
-services would only cost start-up time and ports.
+The services that run are ``ldap`` (simple binds, password checks, lockout and
+``badPwdCount`` all live in the LDAP server), ``dns`` (the internal DNS server,
+on `DNS_PORT` of the DC's address, with the SRV records every DC publishes),
+``cldap`` (the netlogon ping on UDP 389, which tells a client its AD site) and
+``rpc`` (what ``samba-tool dns`` talks to, to change records). The KDC, NBT and
+replication services would only cost start-up time and ports. The DNS zone is
+provisioned for 127.0.0.1 and ::1; a DC on another loopback address points
+``dc1.example.test`` at its own address when it starts.
 
 Provisioning costs about 9 s of pure CPU and seeding 1.5 s (17 s more with
 ``big_group``). Both results are relocatable: only ``etc/smb.conf`` names the
@@ -41,6 +46,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from ipaddress import ip_address
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -51,6 +57,14 @@ from .tls import CA, LOOPBACK_NAMES, make_ca
 DEFAULT_HOST = "127.0.0.1"
 LDAP_PORT = 389
 LDAPS_PORT = 636
+#: The internal DNS server's port (``dns port``) on the DC's own loopback address.
+DNS_PORT = 10053
+#: The RPC endpoint mapper: ``samba-tool dns`` needs it.
+RPC_PORT = 135
+#: What a running DC answers on; a DC is up when all of these accept connections.
+_PORTS = (LDAP_PORT, LDAPS_PORT, DNS_PORT, RPC_PORT)
+#: The DC's host name in its own DNS zone: the SRV records' target.
+DC_NAME = f"dc1.{ad_people.REALM}"
 ADMIN_PASSWORD = "Harness-Admin-Pass-1!"
 # Bump when a template would differ for a reason the keys do not see.
 _TEMPLATE_FORMAT = "1"
@@ -61,14 +75,27 @@ TEMPLATE_MAX_AGE = 7 * 24 * 3600.0
 _TEMPLATES_KEPT = 4
 #: Per-run state that must not travel from one run to the next.
 _PER_RUN = frozenset(
-    {"run", "log", "tls", "msg.sock", "msg.lock", "names.tdb", ".provisioned", ".seeded"}
+    {
+        "run",
+        "log",
+        "tls",
+        "msg.sock",
+        "msg.lock",
+        "names.tdb",
+        ".provisioned",
+        ".seeded",
+        ".dns-host",
+    }
 )
 
 _PROVISION_ARGS: tuple[str, ...] = (
     f"--realm={ad_people.REALM.upper()}",
     f"--domain={ad_people.NETBIOS_DOMAIN}",
     "--server-role=dc",
-    "--dns-backend=NONE",
+    "--dns-backend=SAMBA_INTERNAL",
+    # the zone's A/AAAA for dc1; without these, provision takes the machine's own
+    "--host-ip=127.0.0.1",
+    "--host-ip6=::1",
     "--use-rfc2307",
     "--host-name=dc1",
     f"--adminpass={ADMIN_PASSWORD}",
@@ -103,6 +130,12 @@ class People(Protocol):
 
     @property
     def LOCKED_OUT_THRESHOLD(self) -> int: ...
+
+    @property
+    def EXPIRING(self) -> ad_people.Person | None: ...
+
+    @property
+    def EXPIRING_SET_DAYS_AGO(self) -> int: ...
 
     def seed_ldif(self, *, big_group: bool = False) -> str: ...
 
@@ -178,7 +211,7 @@ def _claim(lock_file: Path, host: str) -> bool:
     except BlockingIOError:
         os.close(fd)
         return False
-    if _port_open(host, LDAP_PORT) or _port_open(host, LDAPS_PORT):
+    if any(_port_open(host, port) for port in _PORTS):
         os.close(fd)  # also releases the lock
         return False
     _HOST_LOCKS[host] = fd
@@ -233,6 +266,8 @@ class SambaDC:
         self.host = host
         self.ldap_url = f"ldap://{host}:{LDAP_PORT}"
         self.ldaps_url = f"ldaps://{host}:{LDAPS_PORT}"
+        #: its DNS server, as ``[directory] nameservers`` takes it
+        self.nameserver = f"{host}:{DNS_PORT}"
         self.directory = Path(base_dir).resolve() / "samba"
         self.require_strong_auth = require_strong_auth
         self.big_group = big_group
@@ -258,13 +293,16 @@ class SambaDC:
         return self._proc.pid if self._proc else None
 
     def start(self) -> None:
-        """Build the domain if this directory is new, then run until ports 389/636 answer."""
+        """Build the domain if this directory is new, then run until its ports answer."""
         if self._proc is not None:
             raise SambaError("already started")
         if not (self.directory / ".provisioned").exists():
             self._timed("provision", self._provision)
             self._timed("configure", self._configure)
         self._timed("start", self._spawn_and_wait)
+        marker = self.directory / ".dns-host"
+        if not marker.exists() or marker.read_text() != self.host:
+            self._timed("dns", self._point_dns_at_host)
         if not (self.directory / ".seeded").exists():
             self._timed("seed", self._seed)
             if self.template_cache is not None:
@@ -347,6 +385,29 @@ class SambaDC:
             timeout=30,
             check=False,
         )
+
+    def samba_tool_dns(self, action: str, *args: str) -> str:
+        """``samba-tool dns ACTION THIS-DC ARGS`` as Administrator, over RPC to this DC
+        (the password from a file, ``PASSWD_FILE``: never on a command line)."""
+        argv = ["samba-tool", "dns", action, self.host, *args, "-U", "Administrator"]
+        env = {**os.environ, "PASSWD_FILE": str(self._admin_pw_file())}
+        return _run([*argv, "-s", str(self.conf_path)], env=env).stdout
+
+    def dns_records(self, zone: str, name: str, kind: str) -> list[str]:
+        """The values of one name's records of one type (``A``, ``AAAA``, ``SRV``)."""
+        try:
+            out = self.samba_tool_dns("query", zone, name, kind)
+        except SambaError as exc:
+            if "WERR_DNS_ERROR_NAME_DOES_NOT_EXIST" in str(exc):
+                return []
+            raise
+        prefix = f"{kind}: "
+        found = []
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith(prefix):
+                found.append(line[len(prefix) :].split(" (flags=")[0])
+        return found
 
     def unlock(self, user: str) -> None:
         """Clear lockoutTime and badPwdCount, as an administrator would."""
@@ -447,7 +508,8 @@ class SambaDC:
             (self.directory / sub).mkdir(exist_ok=True)
         self.ca = make_ca(self.tls_dir)
         names = LOOPBACK_NAMES if self.host == DEFAULT_HOST else (self.host, "localhost")
-        self.ca.issue_server_cert(self.tls_dir, names)
+        # DC_NAME: what a client that found this DC by its SRV records checks
+        self.ca.issue_server_cert(self.tls_dir, (*names, f"dc1.{self.realm}"))
         self.conf_path.write_text(self._smb_conf())
         (self.directory / ".provisioned").touch()
 
@@ -458,7 +520,8 @@ class SambaDC:
             "realm": self.realm.upper(),
             "workgroup": self.people.NETBIOS_DOMAIN,
             "server role": "active directory domain controller",
-            "server services": "ldap",
+            "server services": "ldap, dns, cldap, rpc",
+            "dns port": DNS_PORT,
             "idmap_ldb:use rfc2307": "yes",
             # lo carries 127.0.0.1 and ::1; any other 127/8 address is on lo too.
             "interfaces": "lo" if self.host == DEFAULT_HOST else f"{self.host}/8",
@@ -487,7 +550,7 @@ class SambaDC:
     # --- running --------------------------------------------------------
 
     def _spawn_and_wait(self) -> None:
-        for port in (LDAP_PORT, LDAPS_PORT):
+        for port in _PORTS:
             if _port_open(self.host, port):
                 raise SambaError(f"{self.host}:{port} is taken: another DC still running?")
         out = (self.directory / "log" / "samba.out").open("ab")
@@ -514,12 +577,12 @@ class SambaDC:
     def _wait_for_ports(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout
-        while not (_port_open(self.host, LDAP_PORT) and _port_open(self.host, LDAPS_PORT)):
+        while not all(_port_open(self.host, port) for port in _PORTS):
             if self._proc.poll() is not None:
                 raise SambaError(f"samba exited {self._proc.returncode}\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 raise SambaError(
-                    f"no answer on 389/636 in {self.start_timeout} s\n{self.log_tail()}"
+                    f"no answer on ports {_PORTS} in {self.start_timeout} s\n{self.log_tail()}"
                 )
             time.sleep(0.05)
 
@@ -550,6 +613,22 @@ class SambaDC:
         pw_file = str(self._admin_pw_file())
         return ["-x", "-H", self.ldaps_url, "-D", self.admin_bind, "-y", pw_file]
 
+    def _point_dns_at_host(self) -> None:
+        """``dc1.example.test`` must name the address this DC listens on: the zone was
+        provisioned for 127.0.0.1 and ::1 (a DC elsewhere in 127/8 has no IPv6)."""
+        zone = self.realm
+        wanted = {"A": self.host, "AAAA": "::1" if self.host == DEFAULT_HOST else None}
+        for kind, address in wanted.items():
+            present = False
+            for value in self.dns_records(zone, "dc1", kind):
+                if address is not None and ip_address(value) == ip_address(address):
+                    present = True
+                else:
+                    self.samba_tool_dns("delete", zone, "dc1", kind, value)
+            if address is not None and not present:
+                self.samba_tool_dns("add", zone, "dc1", kind, address)
+        (self.directory / ".dns-host").write_text(self.host)
+
     def _admin_pw_file(self) -> Path:
         """ldap-utils read the password from a file (-y): it never shows up in ps."""
         path = self.directory / "admin-password"
@@ -565,6 +644,8 @@ class SambaDC:
         self._grant_pso_read(people.SERVICE_ACCOUNT)
         if people.PASSWORD_EXPIRED is not None:
             self._expire_password(people.PASSWORD_EXPIRED)
+        if people.EXPIRING is not None:
+            self._expire_password(people.EXPIRING, f"-{people.EXPIRING_SET_DAYS_AGO}d")
         if people.LOCKED_OUT is not None:
             self._lock_out(people.LOCKED_OUT, people.LOCKED_OUT_THRESHOLD)
         (self.directory / ".seeded").touch()
@@ -583,15 +664,16 @@ class SambaDC:
             f"--sddl=(A;CI;RPLCLORC;;;{sid})",
         )
 
-    def _expire_password(self, person: ad_people.Person) -> None:
-        """Set the password 3 days in the past; its 2-day PSO then has it expired.
+    def _expire_password(self, person: ad_people.Person, ago: str = "-3d") -> None:
+        """Set the password 3 days in the past; its 2-day PSO then has it expired (or
+        ``ago`` for one that expires later: ``expiring``'s 10-day PSO).
 
         pwdLastSet cannot be written with a date over LDAP, and an age under
         one day counts as "never expires", so the clock of samba-tool (which
         writes the local database itself) is moved instead.
         """
         new_password = f"--newpassword={person.password}"
-        self.samba_tool("user", "setpassword", person.sam, new_password, faketime="-3d")
+        self.samba_tool("user", "setpassword", person.sam, new_password, faketime=ago)
 
     def _lock_out(self, person: ad_people.Person, threshold: int) -> None:
         """Lock the account the way it happens in real life: wrong passwords."""

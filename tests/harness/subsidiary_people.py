@@ -37,6 +37,8 @@ RINGOTEL_USERS = f"CN=Ringotel Users,{GROUPS_OU}"
 
 #: No account here is seeded expired or locked (`ad_people` covers those states).
 PASSWORD_EXPIRED: Person | None = None
+EXPIRING: Person | None = None
+EXPIRING_SET_DAYS_AGO = 0
 LOCKED_OUT: Person | None = None
 LOCKED_OUT_THRESHOLD = 0
 

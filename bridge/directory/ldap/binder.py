@@ -70,7 +70,7 @@ class BindLink:
         context = server.tls if secure else None
         async with asyncio.timeout(options.connect_timeout):
             reader, writer = await asyncio.open_connection(
-                host, port, ssl=context, server_hostname=name if context else None
+                server.address or host, port, ssl=context, server_hostname=name if context else None
             )
         link = cls(reader, writer)
         if options.start_tls and not secure:
@@ -93,8 +93,9 @@ class BindLink:
     async def exchange(self, request: bytes, server: ServerState) -> wire.Response:
         """Send one request and read its answer, under the operation timeout."""
         async with asyncio.timeout(server.options.operation_timeout):
+            # a bind request is a few hundred bytes: the transport takes it at once,
+            # so there is no buffer to drain
             self.writer.write(request)
-            await self.writer.drain()
             return await self._read()
 
     async def _read(self) -> wire.Response:
@@ -131,7 +132,8 @@ class Binder:
 
     def __init__(self, servers: ServerList) -> None:
         self.servers = servers
-        self._idle: dict[str, deque[BindLink]] = {s.url: deque() for s in servers.servers}
+        #: idle links by server URL; a server that left the list takes its own along
+        self._idle: dict[str, deque[BindLink]] = {}
 
     async def bind(
         self, dn: str, password: bytes, controls: Sequence[wire.Control] = ()
@@ -184,8 +186,16 @@ class Binder:
             server.in_use -= 1
             self._give_back(server, link, healthy)
 
+    def _pool(self, server: ServerState) -> deque[BindLink]:
+        """The idle links of ``server``; a server out of the list has none, and what is
+        put into its pool is closed at once (a new server under the same URL may
+        already have links of its own)."""
+        if server.retired:
+            return deque()
+        return self._idle.setdefault(server.url, deque())
+
     def _take(self, server: ServerState) -> BindLink | None:
-        idle = self._idle.setdefault(server.url, deque())
+        idle = self._pool(server)
         while idle:
             link = idle.pop()
             if link.usable and time.monotonic() - link.born < server.options.max_age:
@@ -194,14 +204,20 @@ class Binder:
         return None
 
     def _give_back(self, server: ServerState, link: BindLink, healthy: bool) -> None:
-        idle = self._idle.setdefault(server.url, deque())
-        if healthy and link.usable and len(idle) < server.options.pool_size:
+        idle = self._pool(server)
+        if healthy and link.usable and not server.retired and len(idle) < server.options.pool_size:
             idle.append(link)
         else:
             link.close()
 
+    def forget(self, server: ServerState) -> None:
+        """``server`` left the failover list: close its idle links (a bind in flight on
+        it finishes, and its link is closed then, as ``server.retired`` says)."""
+        for link in self._idle.pop(server.url, ()):
+            link.close()
+
     def _drop(self, server: ServerState) -> None:
-        idle = self._idle.setdefault(server.url, deque())
+        idle = self._pool(server)
         while idle:
             idle.pop().close()
 

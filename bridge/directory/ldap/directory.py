@@ -15,8 +15,7 @@ import asyncio
 import dataclasses
 import functools
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import ldap3
 from ldap3.core.results import RESULT_CODES
@@ -28,6 +27,7 @@ from bridge.core.ports import (
     AccountLockout,
     AttributeVerdict,
     DirectoryStats,
+    Finding,
     LockoutPolicy,
     Probe,
     Readiness,
@@ -42,21 +42,27 @@ from bridge.directory.ldap.probe import probe_server
 from bridge.directory.ldap.results import (
     check_result,
     found_entries,
-    result_text,
     to_entry,
     user_entries,
 )
 from bridge.directory.ldap.sessions import OperationObserver, Scope, Sessions
 from bridge.directory.ldap.transport import ServerState, TransportFailure, close_connection
+from bridge.directory.ldap.verdict import judge
+from bridge.directory.locator.locator import SOURCE_WORDS
 from bridge.directory.passwords import as_typed
 
 
 class LdapDirectory:
     """Directory backed by one or more LDAP servers."""
 
-    def __init__(self, options: LdapOptions, on_operation: OperationObserver | None = None):
+    def __init__(
+        self,
+        options: LdapOptions,
+        on_operation: OperationObserver | None = None,
+        on_discovery_failure: Callable[[], None] | None = None,
+    ):
         self.options = options
-        self._sessions = Sessions(options, on_operation)
+        self._sessions = Sessions(options, on_operation, on_discovery_failure)
         #: the failover list; a test may swap its clock to end a cool-down
         self.servers = self._sessions.servers
         self._ops = self._sessions.ops
@@ -75,6 +81,7 @@ class LdapDirectory:
                     *options.attributes,
                     *self._groups.entry_attributes,
                     *preset.account_state.attributes,
+                    *preset.password_expiry.attributes,
                     *(lockout.entry_attributes if lockout else ()),
                 ]
             )
@@ -135,6 +142,7 @@ class LdapDirectory:
     async def _bind_on_loop(self, user: UserEntry, password: bytes) -> UserEntry:
         """The user's bind through ``ldap/binder.py``: no thread, no pyasn1."""
         started = time.monotonic()
+        preset = self.options.preset
         answer, server = await self._sessions.bind_on_loop(user.dn, password, self._controls)
         self._ops.add("binds")
         self._sessions.observe(server, "bind", started, answer.result == 0)
@@ -150,10 +158,10 @@ class LdapDirectory:
                 server.name,
             )
         try:
-            self._judge(user, server, answer.result == 0, result, answer.controls)
+            stated = judge(preset, user, server.name, answer.result == 0, result, answer.controls)
         except TransportFailure as exc:
             raise DirectoryUnavailable(str(exc), server.name) from None
-        return dataclasses.replace(user, server=server.name)
+        return self._expiring(stated, dataclasses.replace(user, server=server.name))
 
     def _bind(
         self, user: UserEntry, password: bytes, connection: ldap3.Connection, server: ServerState
@@ -169,45 +177,17 @@ class LdapDirectory:
         self._ops.add("binds")
         self._sessions.observe(server, "bind", started, bool(ok))
         result = (connection.result or {}) if ok else check_result(connection, "user bind")
-        self._judge(user, server, bool(ok), result, result.get("controls"))
-        return self._read_self(connection, user, server)
+        preset = self.options.preset
+        stated = judge(preset, user, server.name, bool(ok), result, result.get("controls"))
+        return self._expiring(stated, self._read_self(connection, user, server))
 
-    def _judge(
-        self,
-        user: UserEntry,
-        server: ServerState,
-        ok: bool,
-        result: Mapping[str, Any],
-        controls: Mapping[str, Any] | None,
-    ) -> None:
-        """Raise unless the bind made a usable login: the password policy control's
-        word first (OpenLDAP), then the result and its diagnostic."""
-        stated = ppolicy.policy_refusal(controls)
-        if not ok:
-            reason = stated or self._bind_reason(result)
-            detail = result_text(result) + self._state_note(reason, user)
-            raise LoginRejected(reason, detail, server.name, user.dn)
-        if stated is not None:  # bound, but e.g. must change the password first
-            raise LoginRejected(stated, "password policy control", server.name, user.dn)
-
-    def _bind_reason(self, result: Mapping[str, Any]) -> Reason:
-        code = result.get("result")
-        if code == 49:
-            return self.options.preset.bind_failure(str(result.get("message", "")))
-        if code == 53:  # unwillingToPerform: e.g. slapd and an empty password
-            return Reason.BAD_PASSWORD
-        if code == 50:
-            return Reason.PASSWORD_MUST_CHANGE
-        raise TransportFailure(f"user bind: {result.get('description')}")
-
-    def _state_note(self, reason: Reason, user: UserEntry) -> str:
-        """AD says only 52e for a wrong password on a disabled or locked account; its flags
-        tell the administrator reading the audit log that the right password would not
-        help either. The reason stays bad_password: nothing about the account leaks out."""
-        if reason is not Reason.BAD_PASSWORD:
-            return ""
-        state = self.options.preset.account_state.reason(user.attributes)
-        return f"; the account is also {state}" if state else ""
+    def _expiring(self, stated: int | None, user: UserEntry) -> UserEntry:
+        """The entry with the seconds its password has left: as the bind's controls said,
+        else as the entry says (AD), else not known."""
+        seconds: float | None = stated
+        if seconds is None:
+            seconds = self.options.preset.password_expiry.seconds_left(user.attributes, time.time())
+        return dataclasses.replace(user, password_expires_in=seconds)
 
     # -- direct-bind mode: the user reads their own entry ---------------------------
     def _read_self(
@@ -235,7 +215,7 @@ class LdapDirectory:
         who = connection.extend.standard.who_am_i() if lookup.who_am_i else None
         scope: Scope = "BASE"
         if who and who.startswith("dn:"):
-            base, search_filter = who[3:], "(objectClass=*)"
+            base, search_filter = who[3:].strip(), "(objectClass=*)"  # 389: "dn: uid=..."
         elif "=" in user.dn and "@" not in user.dn:  # the bind name is a DN
             base, search_filter = user.dn, "(objectClass=*)"
         elif lookup.search_filter is not None:
@@ -334,8 +314,18 @@ class LdapDirectory:
 
     async def probe(self) -> Probe:
         servers = []
+        discovery = self._sessions.discovery
+        if discovery is not None:  # where the servers below came from, and the site
+            await discovery.ready(discovery.settings.locator.timeout * 4)
+            lines, failures = discovery.report()
+            subject = f"domain controllers from DNS ({discovery.settings.locator.domain})"
+            servers.append(Finding(subject, tuple(lines), tuple(failures)))
         for server in self.servers.servers:
-            servers.append(await asyncio.to_thread(probe_server, server, self.options))
+            found = await asyncio.to_thread(probe_server, server, self.options)
+            if discovery is not None:
+                subject = f"{found.subject} ({SOURCE_WORDS.get(server.source, server.source)})"
+                found = dataclasses.replace(found, subject=subject)
+            servers.append(found)
         notes: tuple[str, ...] = ()
         if self._lockouts is not None and not any(found.failures for found in servers):
             note = await self._lockouts.counters_note()

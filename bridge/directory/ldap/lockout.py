@@ -1,11 +1,12 @@
 """Reading lockout policies and counters from LDAP, for the guard's soft lock.
 
 The policy of an account (its PSO or the domain's; its ppolicy entry or the default
-one) is read with the service account and cached. Counters are read where they are
-most complete: AD keeps ``badPwdCount`` per DC and does not replicate it, but every DC
-forwards a failed password to the PDC emulator, so that is where they are read (as
-AD FS does) whenever the PDC is reachable; otherwise on whichever configured DC
-answers, which may have seen fewer failures (the guard's own budget still holds).
+one; 389-ds's local policy or cn=config) is read with the service account and cached.
+Counters are read where they are most complete: AD keeps ``badPwdCount`` per DC and
+does not replicate it, but every DC forwards a failed password to the PDC emulator, so
+that is where they are read (as AD FS does) whenever the PDC is reachable; otherwise
+on whichever configured DC answers, which may have seen fewer failures (the guard's
+own budget still holds).
 
 Caches are touched from the event loop only; the reads run in the directory's pool,
 through the few service-account reads of :class:`Reads` (``sessions.Sessions``).
@@ -138,7 +139,15 @@ class LdapLockout:
                 return None
             found = await self._reads.read(default, self._flavor.policy_attributes)
             source = f"the default policy {default}"
-            return self._flavor.policy(source, found.attributes) if found else None
+            # It applies to everyone: hidden (389's cn=config without the README's ACI)
+            # or unreadable means "unknown", never "no rule".
+            if found is None:
+                default_policy = LockoutPolicy(None, None, f"{source} (not visible)")
+            else:
+                default_policy = self._flavor.policy(source, found.attributes)
+            if default_policy.threshold is None:
+                self._warn_once("lockout_policy_unreadable", policy=default)
+            return default_policy
         found = await self._reads.read(dn, self._flavor.policy_attributes)
         policy = self._flavor.policy(f"the policy {dn}", found.attributes) if found else None
         if policy is not None and policy.threshold is not None:
@@ -153,7 +162,7 @@ class LdapLockout:
     async def _default_dn(self) -> str | None:
         if self._flavor.default_policy_at_domain_root:
             return await self.domain_root()
-        return self._default_policy_dn
+        return self._default_policy_dn or self._flavor.default_policy_dn
 
     async def domain_root(self) -> str | None:
         """The domain's root (RootDSE ``defaultNamingContext``), not ``base_dn``: the

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bridge.directory.ldap.discovery import DiscoverySettings
 from bridge.directory.ldap.transport import TransportOptions
 from bridge.directory.presets import GroupStrategy, Preset
 
@@ -39,3 +40,5 @@ class LdapOptions:
     password_policy_dn: str | None = None
     #: the [[usernames]] attributes: checked against the schema, searched for duplicates
     username_attributes: Sequence[str] = ()
+    #: DCs from DNS (``[directory] domain``); ``urls`` are then the fallback
+    discovery: DiscoverySettings | None = None

@@ -29,6 +29,7 @@ from bridge.core.errors import DirectoryMisconfigured, DirectoryUnavailable
 from bridge.core.ports import DirectoryStats, UserEntry
 from bridge.directory.ldap import wire
 from bridge.directory.ldap.binder import Binder
+from bridge.directory.ldap.discovery import Discovery
 from bridge.directory.ldap.options import LdapOptions
 from bridge.directory.ldap.results import check_result, found_entries, result_text, to_entry
 from bridge.directory.ldap.tls import describe_failure
@@ -75,9 +76,15 @@ class OpCounter:
 class Sessions:
     """The servers of one LDAP directory and the pool their operations run in."""
 
-    def __init__(self, options: LdapOptions, on_operation: OperationObserver | None) -> None:
+    def __init__(
+        self,
+        options: LdapOptions,
+        on_operation: OperationObserver | None,
+        on_discovery_failure: Callable[[], None] | None = None,
+    ) -> None:
         self.options = options
-        self.servers = ServerList(options.urls, options.transport)
+        discovering = options.discovery is not None
+        self.servers = ServerList(options.urls, options.transport, discovering=discovering)
         self.ops = OpCounter()
         self._executor = ThreadPoolExecutor(
             max_workers=options.max_concurrent, thread_name_prefix="ldap"
@@ -85,15 +92,32 @@ class Sessions:
         self._slots = asyncio.Semaphore(options.max_concurrent)
         #: user binds on the event loop (the steady-state login), own pools per server
         self.binder = Binder(self.servers)
+        #: the failover list from DNS (``[directory] domain``), kept fresh; None: urls only
+        self.discovery = (
+            Discovery(options.discovery, self.servers, self.binder, on_failure=on_discovery_failure)
+            if options.discovery is not None
+            else None
+        )
         self._on_operation = on_operation or (lambda server, op, seconds, outcome: None)
+
+    async def located(self) -> None:
+        """With discovery: wait (within one server's budget) for DNS's first answer, then
+        say why there is no server at all if that is so."""
+        if self.discovery is None:
+            return
+        await self.discovery.ready(self._per_server)
+        if not self.servers.servers:
+            error = self.discovery.error or "DNS has not answered yet"
+            raise DirectoryUnavailable(f"no domain controller found: {error}")
 
     # -- running -------------------------------------------------------------------
     async def run(self, function: Callable[[float], T]) -> T:
         """Run blocking ``function(deadline)`` in the pool, bounded and with a deadline;
         whatever ldap3 raises that no server failover caught is translated here."""
+        started = time.monotonic()
+        await self.located()
         budget = self._budget()
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
         async with self._slots:
             remaining = budget - (time.monotonic() - started)
             if remaining <= 0:
@@ -109,10 +133,13 @@ class Sessions:
             except LDAPException as exc:
                 raise DirectoryUnavailable(describe_failure(exc)) from exc
 
-    def _budget(self) -> float:
+    @property
+    def _per_server(self) -> float:
         transport = self.options.transport
-        per_server = transport.connect_timeout + 2 * transport.operation_timeout
-        return per_server * max(1, len(self.options.urls))
+        return transport.connect_timeout + 2 * transport.operation_timeout
+
+    def _budget(self) -> float:
+        return self._per_server * max(1, len(self.servers.servers))
 
     async def on_any(self, operation: Callable[[ServerState], T]) -> T:
         """``operation`` on the first server that answers (failover, cool-downs)."""
@@ -134,6 +161,7 @@ class Sessions:
     ) -> tuple[wire.Response, ServerState]:
         """A user bind on the event loop (``binder``): no thread, under the same bound
         on concurrent directory operations; failover as ``on_any``."""
+        await self.located()
         async with self._slots:
             return await self.binder.bind(dn, password, controls)
 
@@ -199,6 +227,8 @@ class Sessions:
         return DirectoryStats(servers, self.ops.snapshot())
 
     async def close(self) -> None:
+        if self.discovery is not None:
+            await self.discovery.close()
         await self.binder.close()
         for server in self.servers.servers:
             server.drop_pools()

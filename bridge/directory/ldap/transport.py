@@ -2,9 +2,11 @@
 
 Everything here blocks and runs in the directory executor, never on the event loop.
 
-* An ordered list of servers. Only transport failures (refused, timeout, TLS error,
-  busy/unavailable results) move on to the next one; a failing server is skipped for a
-  cool-down and then probed again. Answers such as "wrong password" never fail over.
+* An ordered list of servers: the configured URLs, or the DCs that DNS names (it may
+  change at run time, see ``ServerList``). Only transport failures (refused, timeout,
+  TLS error, busy/unavailable results) move on to the next one; a failing server is
+  skipped for a cool-down and then probed again. Answers such as "wrong password"
+  never fail over.
 * Two pools per server: *search* connections bound as the service account, and *bind*
   connections used for nothing but user binds. A connection that was bound as a user
   is never used for a search.
@@ -35,6 +37,7 @@ from ldap3.core import exceptions as ldap_exc
 from bridge.core.errors import DirectoryUnavailable
 from bridge.core.ports import ServerStats
 from bridge.directory.ldap.tls import VerifiedTls, describe_failure, needs_tls, tls_context
+from bridge.directory.locator.locator import Placement
 
 T = TypeVar("T")
 #: The two pools: service-account connections for searches, connections for user binds.
@@ -109,6 +112,12 @@ class ServerState:
     in_use: int = 0
     #: operations sent this server's way, failed ones included (shows who was skipped)
     attempts: int = 0
+    #: the address to dial (found in DNS); None: the URL's host, resolved when connecting
+    address: str | None = None
+    #: where it came from: "url" (configured), "srv_site", "srv_domain" (DNS)
+    source: str = "url"
+    #: out of the failover list: requests in flight finish, nothing goes back to a pool
+    retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -122,7 +131,7 @@ class ServerState:
         # A fresh ldap3.Server each time: ldap3 remembers a refused address as unusable
         # and would keep failing after the server came back.
         connection = ldap3.Connection(
-            make_server(self.url, self.options, self.tls),
+            make_server(self.url, self.options, self.tls, self.address),
             user=user,
             password=password,  # type: ignore[arg-type]  # the stubs say str; bytes are sent raw
             authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
@@ -186,11 +195,12 @@ class ServerState:
             healthy = not pooled.connection.closed  # an answer, not a broken connection
             raise
         finally:
-            with self._lock:
+            with self._lock:  # retire() takes it too: nothing is pooled after it
                 self.in_use -= 1
-            if healthy and pool.qsize() < self.options.pool_size:
-                pool.put(pooled)
-            else:
+                kept = healthy and not self.retired and pool.qsize() < self.options.pool_size
+                if kept:
+                    pool.put(pooled)
+            if not kept:
                 close_connection(pooled.connection)
 
     def _take(self, pool: queue.LifoQueue[_Pooled]) -> _Pooled | None:
@@ -206,6 +216,13 @@ class ServerState:
                 return pooled
             close_connection(pooled.connection)
 
+    def retire(self) -> None:
+        """Out of the failover list (gone from DNS): from now on nothing goes back into
+        its pools, so connections lent out are closed when their requests finish; the
+        idle ones are the caller's to close (``drop_pools``, which blocks)."""
+        with self._lock:
+            self.retired = True
+
     def drop_pools(self) -> None:
         for pool in (self._search, self._bind):
             while (pooled := self._take_any(pool)) is not None:
@@ -219,7 +236,9 @@ class ServerState:
             return None
 
     def stats(self) -> ServerStats:
-        return ServerStats(self.name, self.up, self.in_use, self.attempts, self.last_error)
+        return ServerStats(
+            self.name, self.up, self.in_use, self.attempts, self.last_error, self.source
+        )
 
 
 def close_connection(connection: ldap3.Connection) -> None:
@@ -235,8 +254,13 @@ def close_connection(connection: ldap3.Connection) -> None:
 
 
 def make_server(
-    url: str, options: TransportOptions, context: ssl.SSLContext | None
+    url: str,
+    options: TransportOptions,
+    context: ssl.SSLContext | None,
+    address: str | None = None,
 ) -> ldap3.Server:
+    """The server to dial: ``address`` when DNS gave one, else the URL's host; the
+    certificate is checked against ``tls_server_name`` or the URL's host."""
     parts = urlsplit(url)
     use_ssl = parts.scheme == "ldaps"
     host = parts.hostname or ""
@@ -246,7 +270,7 @@ def make_server(
             raise TransportFailure(f"{url}: TLS is required but no TLS context was built")
         tls = VerifiedTls(context, options.tls_server_name or host)
     return ldap3.Server(
-        host,
+        address or host,
         port=parts.port or (636 if use_ssl else 389),
         use_ssl=use_ssl,
         tls=tls,
@@ -256,36 +280,79 @@ def make_server(
 
 
 class ServerList:
-    """The configured servers in order, with cool-downs after failures."""
+    """The servers in failover order, with cool-downs after failures.
+
+    The list is the configured URLs, or what DNS discovery last found
+    (``bridge.directory.ldap.discovery``), and ``replace`` may change it while
+    requests run: the list is a tuple swapped in one assignment, so a request that
+    took ``candidates()`` goes on with the servers it took, in its own thread or on
+    the event loop, and a server that left the list is retired (its pools closed,
+    nothing pooled after) rather than torn down under a request that uses it.
+    """
 
     def __init__(
         self,
         urls: Sequence[str],
         options: TransportOptions,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        discovering: bool = False,
     ) -> None:
         self.options = options
-        tls = None
-        if any(needs_tls(url, options.start_tls) for url in urls):
-            tls = tls_context(options.ca_file)
-        self.servers = [ServerState(url, options, tls) for url in urls]
+        #: the verifying context of every server of this config (discovered DCs: always TLS)
+        self.tls: ssl.SSLContext | None = None
+        if discovering or any(needs_tls(url, options.start_tls) for url in urls):
+            self.tls = tls_context(options.ca_file)
+        self._servers = tuple(ServerState(url, options, self.tls) for url in urls)
         #: cool-downs are measured on this clock; a test may swap it for a fake one
         self.clock = clock
 
+    @property
+    def servers(self) -> tuple[ServerState, ...]:
+        """The failover list of the moment."""
+        return self._servers
+
+    def replace(self, wanted: Sequence[Placement]) -> list[ServerState]:
+        """Make ``wanted`` the failover list, keeping the state (pools, cool-down) of
+        servers already in it; returns those that left, to be retired by the caller.
+        Call it from one place only (the event loop's discovery task)."""
+        current = {(s.url, s.address): s for s in self._servers}
+        servers = []
+        for placement in wanted:
+            server = current.pop(placement.key, None)
+            if server is None:
+                server = self._new(placement)
+            server.source = placement.source
+            servers.append(server)
+        self._servers = tuple(servers)
+        return list(current.values())
+
+    def _new(self, placement: Placement) -> ServerState:
+        """A discovered DC's certificate must name the SRV target: ``tls_server_name``
+        is for the configured URLs."""
+        options = self.options
+        if placement.source != "url" and options.tls_server_name:
+            options = dataclasses.replace(options, tls_server_name=None)
+        return ServerState(placement.url, options, self.tls, address=placement.address)
+
     def outside(self, url: str) -> ServerState:
         """A server outside the failover list (e.g. AD's PDC emulator), sharing the TLS
-        context; its certificate is checked against its own host name."""
+        context; its certificate is checked against its own host name, and it is
+        dialled at the address DNS gave a listed server of the same host, if any."""
         options = self.options
         if options.tls_server_name:
             options = dataclasses.replace(options, tls_server_name=None)
-        tls = self.servers[0].tls if self.servers else None
-        return ServerState(url, options, tls or tls_context(options.ca_file))
+        host = urlsplit(url).hostname
+        address = next((s.address for s in self._servers if urlsplit(s.url).hostname == host), None)
+        tls = self.tls or tls_context(options.ca_file)
+        return ServerState(url, options, tls, address=address)
 
     def candidates(self) -> list[ServerState]:
-        """Healthy servers first in configured order, then those cooling down."""
+        """Healthy servers first in failover order, then those cooling down."""
         now = self.clock()
-        healthy = [s for s in self.servers if s.down_until <= now]
-        cooling = [s for s in self.servers if s.down_until > now]
+        servers = self._servers
+        healthy = [s for s in servers if s.down_until <= now]
+        cooling = [s for s in servers if s.down_until > now]
         return healthy + cooling
 
     def mark_down(self, server: ServerState, error: str) -> None:

@@ -179,3 +179,10 @@ def _parse_controls(body: bytes, position: int) -> dict[str, dict[str, bytes | b
                 value = part
         found[oid.decode("ascii", "replace")] = {"criticality": critical, "value": value}
     return found
+
+
+#: The BER primitives, for the one other LDAP message written by hand: the CLDAP
+#: netlogon ping (``bridge.directory.locator.netlogon``).
+tlv = _tlv
+integer = _integer
+element = _element
