@@ -8,6 +8,7 @@ Only fixtures live here; what tests import is in ``tests/harness/``.
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,21 @@ import pytest
 import structlog
 
 from bridge.config import Config, from_mapping
+from bridge.guard import Guard, MemoryStore
 from bridge.observability.logging import configure
-from tests.harness import dirsrv_root
+from bridge.process.runtime import Runtime
+from bridge.process.wiring import guard_limits
+from tests.harness import dirsrv_root, subsidiary_people
+from tests.harness.clock import FakeClock
 from tests.harness.configs import deep_merge
 from tests.harness.dirsrv import DirsrvServer
-from tests.harness.in_process import Client, InProcessBridges, StartBridge, StartBridgeFrom
+from tests.harness.in_process import (
+    Client,
+    InProcessBridges,
+    Pair,
+    StartBridge,
+    StartBridgeFrom,
+)
 from tests.harness.redis import RedisServer
 from tests.harness.samba import SambaDC, default_template_cache, free_loopback_host
 from tests.harness.slapd import SlapdServer
@@ -75,6 +86,24 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         dc.stop()
 
 
+@pytest.fixture(scope="session")
+def subsidiary_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """A second AD domain, ``SUBSIDIARY.TEST`` (a forest of its own), on another loopback
+    address. Only the tests of several directories use it: about 15 s the first time,
+    then restored from the template cache like the first DC."""
+    dc = SambaDC(
+        tmp_path_factory.mktemp("samba-subsidiary"),
+        template_cache=default_template_cache(),
+        host=free_loopback_host(),
+        people=subsidiary_people,
+    )
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def build(raw: dict[str, Any], **overrides: Any) -> Config:
@@ -93,11 +122,34 @@ def log_stream() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-async def bridge_client() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
-    """Start the real aiohttp app on a loopback port for a given config."""
+async def in_process() -> AsyncIterator[InProcessBridges]:
     bridges = InProcessBridges()
-    yield bridges.start
+    yield bridges
     await bridges.close()
+
+
+@pytest.fixture
+def bridge_client(in_process: InProcessBridges) -> Callable[..., Awaitable[Client]]:
+    """Start the real aiohttp app on a loopback port for a given config."""
+    return in_process.start
+
+
+@pytest.fixture
+def start_pair(
+    make_config: Callable[..., Config], in_process: InProcessBridges
+) -> Callable[..., Awaitable[Pair]]:
+    """Both apps (``/auth`` and the ops endpoints) on one Runtime for a document; with a
+    FakeClock, the guard's budgets run on it."""
+
+    async def start(document: dict[str, Any], clock: FakeClock | None = None) -> Pair:
+        config = make_config(document)
+        guard = None
+        if clock is not None:
+            limits = guard_limits(config.settings)
+            guard = Guard(MemoryStore(clock=clock), secrets.token_bytes(32), limits, clock)
+        return await in_process.start_pair(Runtime(config, guard=guard))
+
+    return start
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ async def test_nested_member_is_allowed(
     client = await start_bridge(groups=groups)
     config = client.server.app[RUNTIME].config
     if strategy is None:
-        assert getattr(config.directory.backend, "group_strategy", None) == "token_groups"
+        assert getattr(config.directories[0].backend, "group_strategy", None) == "token_groups"
     status, body = await login(client, ALICE.sam, ALICE.password)
     assert status == 200, audit(log_stream, ALICE.sam)
     assert body == expected_body(ALICE)

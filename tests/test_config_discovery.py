@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge.config import from_mapping
-from bridge.process.wiring import _discovery
+from bridge.process.directories import discovery_settings
 from tests.harness.config_docs import basic_doc, keys_of, problems_of, secret
 
 
@@ -25,7 +25,7 @@ def test_a_domain_alone_is_enough(secrets_dir: Path) -> None:
     directory = config.settings.directory
     assert (directory.domain, directory.site, directory.nameservers) == ("corp.example", None, ())
     assert (directory.dns_min_ttl, directory.dns_max_ttl) == (60.0, 3600.0)
-    discovery = _discovery(config.settings)
+    discovery = discovery_settings(config.settings.directory)
     assert discovery is not None
     assert discovery.locator.domain == "corp.example"
     assert discovery.locator.start_tls is False
@@ -43,7 +43,7 @@ def test_urls_become_the_fallback(secrets_dir: Path) -> None:
         urls=["ldap://dc9.corp.example"],
     )
     settings = from_mapping(raw, base_dir=secrets_dir).settings
-    discovery = _discovery(settings)
+    discovery = discovery_settings(settings.directory)
     assert discovery is not None
     assert discovery.locator.nameservers == (("10.0.0.53", 53), ("fd00::53", 5353))
     assert discovery.locator.site == "HQ"
@@ -52,7 +52,10 @@ def test_urls_become_the_fallback(secrets_dir: Path) -> None:
 
 
 def test_without_a_domain_there_is_no_discovery(secrets_dir: Path) -> None:
-    assert _discovery(from_mapping(basic_doc(), base_dir=secrets_dir).settings) is None
+    assert (
+        discovery_settings(from_mapping(basic_doc(), base_dir=secrets_dir).settings.directory)
+        is None
+    )
 
 
 def test_neither_urls_nor_domain(secrets_dir: Path) -> None:

@@ -26,7 +26,7 @@ def secrets_dir(tmp_path: Path) -> Path:
 
 
 def options_of(raw: dict[str, Any], folder: Path) -> DirectoryOptions:
-    return from_mapping(raw, base_dir=folder, environ={}).directory
+    return from_mapping(raw, base_dir=folder, environ={}).directories[0]
 
 
 def ldap_of(raw: dict[str, Any], folder: Path) -> tuple[DirectoryOptions, LdapBackend]:

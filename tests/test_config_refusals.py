@@ -146,7 +146,7 @@ def test_omitted_variant_keys_keep_their_defaults(secrets_dir: Path) -> None:
     }
     config = from_mapping(raw, base_dir=secrets_dir, environ={})
     assert config.settings.client_auth.mode == "oauth2"
-    assert isinstance(config.directory.backend, LdapBackend)
+    assert isinstance(config.directories[0].backend, LdapBackend)
 
 
 # --- a key another key would override -----------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from bridge.commands.check_config import check_config
 from bridge.config import Config
 from bridge.core.ports import Directory
-from bridge.process.wiring import build_directory
+from bridge.process.directories import build_directory
 from tests.harness import ad_people, dirsrv_people
 from tests.harness import openldap_people as people
 from tests.harness.auth_client import directory_of, login

@@ -112,7 +112,8 @@ async def test_metrics_show_where_each_server_came_from(start_bridge: StartBridg
     assert (await client.get("/readyz")).status == 200
     text = await (await client.get("/metrics")).text()
     wanted = (
-        f'ringotel_bridge_directory_server_discovered{{server="{DC_URL}",source="srv_site"}} 1.0'
+        "ringotel_bridge_directory_server_discovered"
+        f'{{directory="default",server="{DC_URL}",source="srv_site"}} 1.0'
     )
     assert wanted in text, text
 
@@ -183,7 +184,7 @@ async def test_dns_down_keeps_the_last_good_list(
         assert directory_of(client).servers.servers == before
         assert (await login(client, BOB.sam, BOB.password))[0] == 200
         metrics = client.server.app[RUNTIME].metrics
-        assert metrics.discovery_failures._value.get() >= 1
+        assert metrics.discovery_failures.labels("default")._value.get() >= 1
     finally:
         relay.stop()
 

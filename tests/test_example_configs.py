@@ -248,7 +248,7 @@ def test_example_commented_keys_show_defaults_or_alternatives(tmp_path: Path) ->
     text = EXAMPLE.read_text(encoding="utf-8")
     path, environ = install_example(tmp_path, text)
     config = load(path, environ=environ)
-    options = config.directory
+    options = config.directories[0]
     assert isinstance(options.backend, LdapBackend)
     resolved = {
         # basic mode's user name defaults to the client_id

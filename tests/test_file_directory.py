@@ -14,7 +14,7 @@ from bridge.config import Config, load
 from bridge.core.errors import ConfigError
 from bridge.directory.file import FileDirectory
 from bridge.directory.passwords import hash_password, verify_password
-from bridge.process.wiring import build_directory
+from bridge.process.directories import build_directory
 from bridge.web.keys import RUNTIME
 from tests.harness.auth_client import login
 from tests.harness.client_credentials import CLIENT_PASSWORD, CLIENT_USER
@@ -132,11 +132,8 @@ async def test_readiness_names_the_file(start_bridge: StartBridge, tmp_path: Pat
     ops = await start_bridge(ops=True)
     response = await ops.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {
-        "status": "ready",
-        "server": f"file:{tmp_path / 'users.toml'}",
-        "detail": "4 users",
-    }
+    ready = {"status": "ready", "server": f"file:{tmp_path / 'users.toml'}", "detail": "4 users"}
+    assert await response.json() == {**ready, "directories": {"default": ready}}
 
 
 async def test_check_config_connect_reads_the_file(

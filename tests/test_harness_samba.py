@@ -32,7 +32,7 @@ with warnings.catch_warnings():
     )
     from ldap3.utils.conv import escape_filter_chars
 
-from tests.harness import ad_people
+from tests.harness import ad_people, subsidiary_people
 from tests.harness.ad_people import (
     ALICE,
     BOB,
@@ -52,6 +52,7 @@ from tests.harness.ad_people import (
     effective_groups,
 )
 from tests.harness.samba import (
+    _PROVISION_ARGS,
     SambaDC,
     default_template_cache,
     free_loopback_host,
@@ -412,6 +413,30 @@ def test_big_group_adds_one_group_per_bulk_dn() -> None:
     small = ad_people.seed_ldif().count("objectClass: group")
     big = ad_people.seed_ldif(big_group=True).count("objectClass: group")
     assert big - small == BULK_GROUP_COUNT == len(set(ad_people.bulk_group_dns()))
+
+
+# --- a second domain ---------------------------------------------------------
+
+
+def test_a_second_realm_has_its_own_templates(tmp_path: Path) -> None:
+    """Provisioned and seeded templates are keyed by the realm and its people: the
+    second domain never restores the first one's database."""
+    first = SambaDC(tmp_path / "a", template_cache=tmp_path / "cache")
+    second = SambaDC(tmp_path / "b", template_cache=tmp_path / "cache", people=subsidiary_people)
+    assert set(first._template_keys()).isdisjoint(second._template_keys())
+    assert "--realm=SUBSIDIARY.TEST" in second._provision_args()
+    assert "--domain=SUBSIDIARY" in second._provision_args()
+    assert first._provision_args() == _PROVISION_ARGS  # the first realm as before
+
+
+def test_the_second_dc_is_another_domain(subsidiary_dc: SambaDC) -> None:
+    alice = subsidiary_people.ALICE
+    assert subsidiary_dc.base_dn == subsidiary_people.BASE_DN
+    bind_name = f"SUBSIDIARY\\{alice.sam}"
+    assert subsidiary_dc.simple_bind_result(bind_name, alice.password).returncode == 0
+    other = subsidiary_dc.simple_bind_result(bind_name, ad_people.ALICE.password)
+    assert "data 52e" in other.stderr
+    assert subsidiary_dc.read_attr(alice.dn, "ipPhone") == [alice.ip_phone]
 
 
 # --- tls.py ------------------------------------------------------------------

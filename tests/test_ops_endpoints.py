@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.config import Config, load
+from bridge.config import Config, LdapDirectorySettings, load
 from bridge.process.runtime import Runtime
 from bridge.web.app import create_app
 from bridge.web.ops import create_ops_app
@@ -86,11 +86,12 @@ async def test_healthz_and_readyz_with_the_directory_up(start: Any, raw: dict[st
     assert (health.status, await health.json()) == (200, {"status": "ok"})
     ready = await bridge.ops.get("/readyz")
     assert ready.status == 200
-    assert await ready.json() == {
+    found = {
         "status": "ready",
         "server": raw["directory"]["urls"][0],
         "detail": "service account bound",
     }
+    assert await ready.json() == {**found, "directories": {"default": found}}
 
 
 async def test_ops_paths_are_not_on_the_ringotel_listener(start: Any, raw: dict[str, Any]) -> None:
@@ -140,9 +141,10 @@ async def test_metrics_after_a_few_logins(start: Any, raw: dict[str, Any]) -> No
     samples = await bridge.samples()
 
     prefix = "ringotel_bridge_"
-    assert value(samples, prefix + "logins_total", outcome="accepted", reason="ok") == 2
+    logins = prefix + "logins_total"
+    assert value(samples, logins, outcome="accepted", reason="ok", directory="default") == 2
     rejected = {
-        reason: value(samples, prefix + "logins_total", outcome="rejected", reason=reason)
+        reason: value(samples, logins, outcome="rejected", reason=reason, directory="default")
         for reason in ("bad_password", "stale_password", "unknown_user")
     }
     assert rejected == {"bad_password": 1, "stale_password": 1, "unknown_user": 1}
@@ -153,12 +155,14 @@ async def test_metrics_after_a_few_logins(start: Any, raw: dict[str, Any]) -> No
         assert value(
             samples,
             prefix + "directory_operation_duration_seconds_count",
+            directory="default",
             server=server,
             operation=operation,
             result="ok",
         )
-    assert value(samples, prefix + "directory_server_up", server=server) == 1
-    assert (prefix + "directory_connections_in_use", frozenset({("server", server)})) in samples
+    labels = {"directory": "default", "server": server}
+    assert value(samples, prefix + "directory_server_up", **labels) == 1
+    assert (prefix + "directory_connections_in_use", frozenset(labels.items())) in samples
     assert value(samples, prefix + "group_cache_misses_total") == 1
     assert value(samples, prefix + "group_cache_hits_total") == 1
 
@@ -199,6 +203,7 @@ async def test_guard_and_cache_counters_survive_a_reload(
 def test_config_fixture_shape_matches_loaded_config(raw: dict[str, Any], tmp_path: Path) -> None:
     """The TOML writer round-trips the documents these tests build."""
     config: Config = load(write_config(tmp_path / "bridge.toml", raw))
+    assert isinstance(config.settings.directory, LdapDirectorySettings)
     assert config.settings.directory.urls == tuple(raw["directory"]["urls"])
     assert config.settings.usernames[0].attribute == "telephoneNumber"
 
@@ -214,9 +219,9 @@ async def test_server_gauges_come_from_the_directory_at_scrape_time(
     assert await bridge.login("jdoe", JANE.password) == 200
     samples = await bridge.samples()
     up = "ringotel_bridge_directory_server_up"
-    assert value(samples, up, server=dead) == 0
-    assert value(samples, up, server=alive) == 1
-    assert (up, frozenset({("server", untried)})) not in samples
+    assert value(samples, up, directory="default", server=dead) == 0
+    assert value(samples, up, directory="default", server=alive) == 1
+    assert (up, frozenset({("directory", "default"), ("server", untried)})) not in samples
     for server in (dead, alive, untried):
-        in_use = ("ringotel_bridge_directory_connections_in_use", frozenset({("server", server)}))
-        assert samples[in_use] == 0
+        labels = frozenset({("directory", "default"), ("server", server)})
+        assert samples[("ringotel_bridge_directory_connections_in_use", labels)] == 0

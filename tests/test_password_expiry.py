@@ -179,7 +179,8 @@ async def test_core_reports_only_what_is_within_the_warning(
     directory.add("jane", JANE_DN, PASSWORD)
     directory.entries["jane"] = replace(directory.entries["jane"], password_expires_in=left)
     service = make_service(directory)
-    service.policy = replace(service.policy, password_expiry_warning=warning)
+    branch = service.branches["corp"]
+    branch.policy = replace(branch.policy, password_expiry_warning=warning)
     outcome = await service.login("jane", PASSWORD)
     assert isinstance(outcome, Accepted)
     assert outcome.password_expires_in == expected

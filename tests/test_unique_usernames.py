@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryUnavailable, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.login import LoginService
 from bridge.core.outcomes import Accepted, Rejected, Trace, Unavailable
 from bridge.core.ports import Directory, UserEntry
 from bridge.core.typed_login import LoginRules
@@ -47,12 +48,9 @@ class Setup:
             display_name_attribute="displayName",
         )
         self.service = LoginService(
-            as_directory,
-            policy,
+            [Branch("corp", as_directory, policy, self.unique, clock=self.clock)],
             Guard(MemoryStore(), b"k" * 32, GuardLimits()),
             GroupCache(ttl=300.0, maxsize=100),
-            clock=self.clock,
-            unique=self.unique,
         )
 
     def forge(self, value: str) -> None:

@@ -18,10 +18,11 @@ import sys
 from collections.abc import Sequence
 
 from bridge.config import Config, LdapDirectorySettings, Settings
+from bridge.config.directories import DirectorySection
 from bridge.core.errors import ConfigError, DirectoryUnavailable
-from bridge.core.ports import Finding, LockoutPolicy
+from bridge.core.ports import Directory, Finding, LockoutPolicy
 from bridge.directory.lockout_flavors import budget_problems
-from bridge.directory.options import LdapBackend
+from bridge.directory.options import DirectoryOptions, LdapBackend
 from bridge.guard.shared_store import STORE_ERRORS, SharedStore
 from bridge.process.tls import check_tls
 from bridge.process.wiring import Service, build_service
@@ -74,17 +75,46 @@ def summary(config: Config) -> list[str]:
         f"auth paths: {', '.join(server.auth_paths)}",
         f"client auth mode: {settings.client_auth.mode}",
     ]
-    directory = settings.directory
-    backend = config.directory.backend
-    groups = f"groups: allow {len(settings.groups.allow)}, deny {len(settings.groups.deny)}"
+    several = len(config.directories) > 1
+    for section, options in zip(settings.directory_sections(), config.directories, strict=True):
+        found = _directory_summary(config, section, options)
+        if several:
+            lines.append(f"directory {options.name}:")
+            found = [f"  {line}" for line in [*_routing(section, options), *found]]
+        lines += found
+    return lines
+
+
+def _directory_summary(
+    config: Config, section: DirectorySection, options: DirectoryOptions
+) -> list[str]:
+    directory = section.settings
+    backend = options.backend
+    groups = section.groups
+    said = f"groups: allow {len(groups.allow)}, deny {len(groups.deny)}"
     if isinstance(directory, LdapDirectorySettings) and isinstance(backend, LdapBackend):
-        lines += _ldap_summary(directory, backend)
-        groups += f", strategy {backend.group_strategy}"
+        lines = _ldap_summary(directory, backend)
+        said += f", strategy {backend.group_strategy}"
     else:
-        lines.append(f"directory: file {config.files['directory.users_file']}")
-    lines.append(groups)
-    usernames = ", ".join(rule.attribute for rule in config.directory.username_rules)
+        lines = [f"directory: file {config.files[f'{section.key}.users_file']}"]
+    lines.append(said)
+    usernames = ", ".join(rule.attribute for rule in options.username_rules)
     lines.append("usernames from: " + usernames)
+    return lines
+
+
+def _routing(section: DirectorySection, options: DirectoryOptions) -> list[str]:
+    """How logins reach this directory, as the router reads its rules."""
+    rules = options.routing
+    lines = []
+    if rules.prefixes:
+        lines.append("routed here: " + ", ".join(f"{p}\\name" for p in rules.prefixes))
+    if rules.suffixes:
+        lines.append("routed here: " + ", ".join(f"name@{s}" for s in rules.suffixes))
+    if rules.default:
+        lines.append("bare names: asked here (default)")
+    if section.global_catalog:
+        lines.append(f"bare names: located forest-wide in {section.global_catalog}")
     return lines
 
 
@@ -113,22 +143,32 @@ def _ldap_summary(directory: LdapDirectorySettings, backend: LdapBackend) -> lis
 
 
 async def _connect(service: Service) -> int:
-    probe = await service.directory.probe()
-    for finding in probe.servers:
-        _show(finding)
-    failed = probe.failed
-    if not failed:
-        try:
-            policies = await service.directory.lockout_policies()
-        except DirectoryUnavailable as exc:
-            say(f"lockout:\n  FAILED: the lockout policies could not be read: {exc.detail}")
-            failed = True
-        else:
-            failed = _lockout(service.settings, policies, probe.lockout_notes)
+    failed = False
+    several = len(service.members) > 1
+    for member in service.members:
+        if several:
+            say(f"directory {member.label}:")
+        probe = await member.target.probe()
+        for finding in probe.servers:
+            _show(finding)
+        failed = probe.failed or failed
+        directory = service.directories.get(member.label)
+        if directory is not None and not probe.failed:
+            failed = await _lockout_of(service.settings, directory, probe.lockout_notes) or failed
     failed = await _guard_store(service) or failed
     if failed:
         print("ringotel-bridge: some checks failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _lockout_of(settings: Settings, directory: Directory, notes: Sequence[str]) -> bool:
+    """The directory's lockout policies against the budget (True: a check failed)."""
+    try:
+        policies = await directory.lockout_policies()
+    except DirectoryUnavailable as exc:
+        say(f"lockout:\n  FAILED: the lockout policies could not be read: {exc.detail}")
+        return True
+    return _lockout(settings, policies, notes)
 
 
 async def _guard_store(service: Service) -> bool:

@@ -44,9 +44,11 @@ async def test_login(config: Config, login: str, password_stdin: bool) -> int:
 
 
 def _print_steps(login: str, trace: Trace) -> None:
+    """The steps; the first says which directory the login was routed to, and why."""
     say(f"login: {login}")
     for step in trace.steps:
         say(f"  {step}")
+    say(f"directory: {trace.directory or '(none: refused before routing)'}")
 
 
 def _report(service: Service, outcome: Outcome) -> int:

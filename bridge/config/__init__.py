@@ -1,6 +1,6 @@
 """Settings: one TOML file, validated completely, then frozen.
 
-``load(path)`` returns a :class:`Config` (typed settings, secrets already read, the
+``load(path)`` returns a :class:`Config` (typed settings, secrets already read, each
 directory's options resolved, the source path) or raises
 :class:`~bridge.core.errors.ConfigError` listing *every* problem with its dotted key,
 e.g. ``directory.urls[1]: expected ldap://HOST[:PORT] or ldaps://...``.
@@ -14,6 +14,8 @@ The package, by what each module owns:
 * ``durations``: ``"5m"`` and its kin; ``section``: what every section shares;
 * ``server``, ``client_auth``, ``directory``, ``groups``, ``response``, ``protection``:
   one model per TOML section (a union of models where a key picks the variant);
+  ``directories``: ``[[directories]]``, several directories each with a name and
+  routing rules (``[directory]`` is the one directory, named ``default``);
   ``settings``: the whole file and the rules that span sections;
 * ``problems``: pydantic's errors as dotted keys; ``resolver`` and ``secret_files``:
   the files a config names; ``options``: what the settings resolve to;

@@ -66,10 +66,14 @@ class FileDirectorySettings(_Directory):
     type: Literal["file"] = "file"
     users_file: Path | None = None
 
+    @property
+    def accepts_domain_prefix(self) -> bool:
+        accepts = self.accept_domain_prefix
+        return FILE_ACCEPTS_DOMAIN_PREFIX if accepts is None else accepts
+
     @model_validator(mode="after")
     def _consistent(self) -> FileDirectorySettings:
-        accepts = self.accept_domain_prefix
-        refused = self._login_refusals(FILE_ACCEPTS_DOMAIN_PREFIX if accepts is None else accepts)
+        refused = self._login_refusals(self.accepts_domain_prefix)
         refuse(self, refused, ["type 'file' needs users_file"] if self.users_file is None else ())
         return self
 
@@ -151,6 +155,11 @@ class LdapDirectorySettings(_Directory):
     def preset(self) -> Preset:
         return PRESETS[self.flavor]
 
+    @property
+    def accepts_domain_prefix(self) -> bool:
+        accepts = self.accept_domain_prefix
+        return self.preset.accept_domain_prefix if accepts is None else accepts
+
     def _missing(self) -> list[str]:
         """What the section as a whole lacks (one problem on ``directory``)."""
         errors = []
@@ -181,10 +190,7 @@ class LdapDirectorySettings(_Directory):
 
     def _refusals(self) -> dict[str, str]:
         """Keys set here that the rest of the section would make the bridge ignore."""
-        accepts = self.accept_domain_prefix
-        refused = self._login_refusals(
-            self.preset.accept_domain_prefix if accepts is None else accepts
-        )
+        refused = self._login_refusals(self.accepts_domain_prefix)
         if self.bind_dn:
             refused.update(self._search_refusals())
         else:

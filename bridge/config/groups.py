@@ -13,8 +13,9 @@ from bridge.directory.presets import GroupStrategy
 LDAP_ONLY_KEYS = ("nested", "strategy")
 
 
-class GroupSettings(Section):
-    """``[groups]``: allow and deny lists, and how membership is read.
+class GroupLists(Section):
+    """Allow and deny lists, and how membership is read: ``[groups]``, or a directory's
+    own ``[directories.groups]`` (which replaces ``[groups]`` for that directory).
 
     ``nested`` picks the flavor's strategy (active_directory: token_groups when nested,
     else member_of); ``strategy`` names one outright. Both at once would leave one of
@@ -25,11 +26,9 @@ class GroupSettings(Section):
     deny: tuple[str, ...] = ()
     nested: bool = True
     strategy: GroupStrategy | None = None
-    cache_ttl: Duration = 300.0
-    cache_size: int = Field(10_000, ge=1)
 
     @model_validator(mode="after")
-    def _one_way_to_choose(self) -> GroupSettings:
+    def _one_way_to_choose(self) -> GroupLists:
         if self.strategy is not None and "nested" in self.model_fields_set:
             message = (
                 "strategy is set and decides alone; nested only picks the flavor's "
@@ -37,3 +36,11 @@ class GroupSettings(Section):
             )
             refuse(self, {"nested": message})
         return self
+
+
+class GroupSettings(GroupLists):
+    """``[groups]``: the lists (for every directory without its own) and the cache,
+    which every directory shares."""
+
+    cache_ttl: Duration = 300.0
+    cache_size: int = Field(10_000, ge=1)

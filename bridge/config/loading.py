@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bridge.config.options import directory_options
+from bridge.config.options import all_directory_options
 from bridge.config.problems import problems_from
 from bridge.config.resolver import Resolver, Secrets
 from bridge.config.settings import Settings
@@ -30,11 +30,12 @@ CONFIG_ENV = "RINGOTEL_BRIDGE_CONFIG"
 @dataclass(frozen=True)
 class Config:
     """Validated settings plus what they point to, resolved against the config's folder,
-    and what they mean for the directory (resolved once, here)."""
+    and what they mean for each directory (resolved once, here; one for ``[directory]``,
+    one per ``[[directories]]`` table, in the file's order)."""
 
     settings: Settings
     secrets: Secrets
-    directory: DirectoryOptions
+    directories: tuple[DirectoryOptions, ...]
     source: Path | None = None
     warnings: tuple[str, ...] = ()
     files: Mapping[str, Path] = field(default_factory=dict)
@@ -74,8 +75,8 @@ def from_mapping(
     )
     if resolver.problems:
         raise ConfigError(resolver.problems)
-    directory = directory_options(settings, files)
-    return Config(settings, secrets, directory, source, tuple(resolver.warnings), files)
+    directories = all_directory_options(settings, files)
+    return Config(settings, secrets, directories, source, tuple(resolver.warnings), files)
 
 
 def state_path(path: Path, base_dir: Path, state_directory: str | None) -> Path:

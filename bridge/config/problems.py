@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bridge.config.client_auth import CLIENT_AUTH_MODES
+from bridge.config.directories import NAMED_DIRECTORY_TYPES
 from bridge.config.directory import DIRECTORY_TYPES
 from bridge.config.section import Variants
 from bridge.core.errors import Problem
@@ -22,6 +23,8 @@ from bridge.core.errors import Problem
 VARIANT_SECTIONS: Mapping[str, Variants] = {
     "client_auth": CLIENT_AUTH_MODES,
     "directory": DIRECTORY_TYPES,
+    #: an array of tables: each ``directories[N]`` is one of these
+    "directories": NAMED_DIRECTORY_TYPES,
 }
 #: pydantic's names for the steps inside a type, which are no part of a key.
 _INTERNAL = ("function-", "tagged-union", "is-instance")
@@ -46,7 +49,7 @@ def _problem(error: Any) -> Problem:
 
 
 def _variants_at(loc: Sequence[int | str]) -> Variants | None:
-    """The variants of the section named last in ``loc`` (``directories[0]`` one day)."""
+    """The variants of the section named last in ``loc`` (``directories[0]`` too)."""
     names = [part for part in loc if isinstance(part, str)]
     return VARIANT_SECTIONS.get(names[-1]) if names else None
 
@@ -55,22 +58,27 @@ def _without_tags(loc: Sequence[int | str]) -> tuple[int | str, ...]:
     """Drop the variant pydantic names after a section (``client_auth.basic.x``)."""
     kept: list[int | str] = []
     for part in loc:
-        previous = kept[-1] if kept else None
-        if (
-            isinstance(previous, str)
-            and previous in VARIANT_SECTIONS
-            and part in (VARIANT_SECTIONS[previous].models)
-        ):
+        section = _section_at(kept)
+        if section is not None and part in VARIANT_SECTIONS[section].models:
             continue
         kept.append(part)
     return tuple(kept)
 
 
+def _section_at(kept: Sequence[int | str]) -> str | None:
+    """The variant section ``kept`` ends in: ``directory``, or ``directories`` and an index."""
+    if kept and isinstance(kept[-1], int):
+        kept = kept[:-1]
+    last = kept[-1] if kept else None
+    return last if isinstance(last, str) and last in VARIANT_SECTIONS else None
+
+
 def _foreign_key(loc: Sequence[int | str]) -> str:
     """``only for mode "bearer"`` for a key of another variant; else unknown."""
-    if len(loc) == 2 and isinstance(loc[0], str) and loc[0] in VARIANT_SECTIONS:
-        variants = VARIANT_SECTIONS[loc[0]]
-        owners = variants.owners(str(loc[1]))
+    section = _section_at(loc[:-1])
+    if section is not None and len(loc) <= 3:
+        variants = VARIANT_SECTIONS[section]
+        owners = variants.owners(str(loc[-1]))
         if owners:
             return f"only for {variants.key} {_either(owners)}"
     return "unknown key"

@@ -26,7 +26,8 @@ from bridge.config.client_auth import (
     BearerAuthSettings,
     OAuth2Settings,
 )
-from bridge.config.directory import DirectorySettings, LdapDirectorySettings
+from bridge.config.directories import SINGLE_DIRECTORY_NAME, DirectorySection
+from bridge.config.directory import LdapDirectorySettings
 from bridge.config.secret_files import SecretFileRefused, read_secret_file
 from bridge.config.server import ServerSettings
 from bridge.config.settings import Settings
@@ -52,7 +53,8 @@ class Secret:
 class Secrets:
     """Every secret the config names, read once at load time."""
 
-    bind_password: Secret | None = None
+    #: each directory's service-account password, by directory name
+    bind_passwords: Mapping[str, Secret] = field(default_factory=dict, repr=False)
     basic_password: Secret | None = None
     bearer_tokens: tuple[Secret, ...] = ()
     client_secrets: tuple[Secret, ...] = ()
@@ -65,6 +67,11 @@ class Secrets:
     tls_key: Secret | None = None
     #: ``protection.store_password_file``
     store_password: Secret | None = None
+
+    @property
+    def bind_password(self) -> Secret | None:
+        """``[directory]``'s service-account password (the one directory's)."""
+        return self.bind_passwords.get(SINGLE_DIRECTORY_NAME)
 
     def key_bytes(self, path: Path) -> bytes:
         """A key file's bytes as read and checked at load time; the file is not opened
@@ -179,23 +186,27 @@ class Resolver:
         data = self.read_private("server.tls_key_file", self.secret_path(settings.tls_key_file))
         return None if data is None else Secret(data)
 
-    def bind_password(self, directory: DirectorySettings) -> Secret | None:
+    def bind_password(self, section: DirectorySection) -> Secret | None:
         """The service account's password (direct bind and a users file have none)."""
+        directory = section.settings
         if not isinstance(directory, LdapDirectorySettings) or not directory.bind_dn:
             return None
-        bind = self.either(
-            "directory.bind_password", directory.bind_password, directory.bind_password_file
-        )
-        return self.utf8("directory.bind_password_file", bind)
+        key = f"{section.key}.bind_password"
+        bind = self.either(key, directory.bind_password, directory.bind_password_file)
+        return self.utf8(f"{key}_file", bind)
+
+    def bind_passwords(self, settings: Settings) -> dict[str, Secret]:
+        found = {s.name: self.bind_password(s) for s in settings.directory_sections()}
+        return {name: secret for name, secret in found.items() if secret is not None}
 
     def secrets(self, settings: Settings) -> Secrets:
         auth = settings.client_auth
-        result = Secrets(bind_password=self.bind_password(settings.directory))
+        result = Secrets()
         if isinstance(auth, BasicAuthSettings):
             basic = self.either(
                 "client_auth.password", auth.password, auth.password_file, MIN_CLIENT_SECRET
             )
-            result = Secrets(bind_password=result.bind_password, basic_password=basic)
+            result = Secrets(basic_password=basic)
         elif isinstance(auth, BearerAuthSettings):
             tokens = self.many(
                 "client_auth.token",
@@ -204,21 +215,22 @@ class Resolver:
                 auth.token_files,
                 MIN_CLIENT_SECRET,
             )
-            result = Secrets(bind_password=result.bind_password, bearer_tokens=tokens)
+            result = Secrets(bearer_tokens=tokens)
         else:
-            result = self.oauth2(auth, result.bind_password)
+            result = self.oauth2(auth)
         store_file = settings.protection.store_password_file
         store = (
             self.read_secret("protection.store_password_file", store_file) if store_file else None
         )
         return dataclasses.replace(
             result,
+            bind_passwords=self.bind_passwords(settings),
             key_files=dict(self.key_files),
             tls_key=self.tls_key(settings.server),
             store_password=store,
         )
 
-    def oauth2(self, auth: OAuth2Settings, bind: Secret | None) -> Secrets:
+    def oauth2(self, auth: OAuth2Settings) -> Secrets:
         secrets = self.many(
             "client_auth.client_secret",
             auth.client_secret,
@@ -233,23 +245,23 @@ class Resolver:
             for i, p in enumerate(auth.verification_key_files)
         )
         return Secrets(
-            bind_password=bind,
             client_secrets=secrets,
             signing_key_file=signing,
             verification_key_files=verification,
         )
 
     def plain_files(self, settings: Settings) -> dict[str, Path]:
-        directory = settings.directory
         wanted = {
             "server.tls_cert_file": settings.server.tls_cert_file,
             "server.tls_key_file": settings.server.tls_key_file,
             "protection.store_ca_file": settings.protection.store_ca_file,
         }
-        if isinstance(directory, LdapDirectorySettings):
-            wanted["directory.ca_file"] = directory.ca_file
-        else:
-            wanted["directory.users_file"] = directory.users_file
+        for section in settings.directory_sections():
+            directory = section.settings
+            if isinstance(directory, LdapDirectorySettings):
+                wanted[f"{section.key}.ca_file"] = directory.ca_file
+            else:
+                wanted[f"{section.key}.users_file"] = directory.users_file
         files = {}
         for key, path in wanted.items():
             if path is None:

@@ -22,10 +22,17 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
 
-def refuse(section: object, keys: Mapping[str, str], whole: Sequence[str] = ()) -> None:
-    """Raise the problems found in one section: ``keys`` by the key they name,
-    ``whole`` (joined, as before) on the section itself. Nothing found: return."""
-    found: list[tuple[tuple[str, ...], str]] = [((key,), text) for key, text in keys.items()]
+def refuse(
+    section: object,
+    keys: Mapping[str, str] | Mapping[tuple[int | str, ...], str],
+    whole: Sequence[str] = (),
+) -> None:
+    """Raise the problems found in one section: ``keys`` by the key they name (a path
+    such as ``(1, "name")`` for a table in an array), ``whole`` (joined, as before) on
+    the section itself. Nothing found: return."""
+    found: list[tuple[tuple[int | str, ...], str]] = [
+        (key if isinstance(key, tuple) else (key,), text) for key, text in keys.items()
+    ]
     if whole:
         found.append(((), "; ".join(whole)))
     if found:

@@ -53,6 +53,8 @@ class Reason(enum.StrEnum):
     INVALID_LOGIN = "invalid_login"
     UNKNOWN_USER = "unknown_user"
     AMBIGUOUS_USER = "ambiguous_user"
+    #: a bare name found in two directories (or two domains of a forest): never guessed
+    AMBIGUOUS_DIRECTORY = "ambiguous_directory"
     BAD_PASSWORD = "bad_password"
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_LOCKED = "account_locked"

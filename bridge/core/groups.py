@@ -43,20 +43,23 @@ class GroupPolicy:
 
 
 class GroupCache:
-    """TTL cache of user DN -> normalised group DNs, with single-flight lookups."""
+    """TTL cache of user DN -> normalised group DNs, with single-flight lookups.
+
+    One cache serves every directory: ``scope`` (the directory's name) keeps the same
+    DN string in two directories apart."""
 
     def __init__(
         self, ttl: float, maxsize: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._cache: TTLCache[str, frozenset[str]] = TTLCache(maxsize, ttl, timer=clock)
-        self._pending: dict[str, asyncio.Future[frozenset[str]]] = {}
+        self._cache: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(maxsize, ttl, timer=clock)
+        self._pending: dict[tuple[str, str], asyncio.Future[frozenset[str]]] = {}
         self.hits = 0
         self.misses = 0
 
     async def get(
-        self, user_dn: str, lookup: Callable[[], Awaitable[frozenset[str]]]
+        self, user_dn: str, lookup: Callable[[], Awaitable[frozenset[str]]], scope: str = ""
     ) -> frozenset[str]:
-        key = normalize_dn(user_dn)
+        key = (scope, normalize_dn(user_dn))
         cached = self._cache.get(key)
         if cached is not None:
             self.hits += 1
@@ -74,7 +77,7 @@ class GroupCache:
         return await asyncio.shield(task)
 
     async def _load(
-        self, key: str, lookup: Callable[[], Awaitable[frozenset[str]]]
+        self, key: tuple[str, str], lookup: Callable[[], Awaitable[frozenset[str]]]
     ) -> frozenset[str]:
         try:
             groups = frozenset(map(normalize_dn, await lookup()))

@@ -51,6 +51,8 @@ class Trace:
     """What happened on the way, for the audit log and ``test-login``."""
 
     steps: list[str] = field(default_factory=list)
+    #: the directory the login went to (its name), once routed
+    directory: str | None = None
     directory_used: bool = False
     cached_entry: bool = False
     #: username -> why it was withheld (bridge.core.unique_usernames)

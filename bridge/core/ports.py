@@ -237,3 +237,19 @@ class Guard(Protocol):
     async def alias(self, bind_name: str) -> str | None: ...
 
     async def remember_alias(self, bind_name: str, dn: str) -> None: ...
+
+
+class Catalog(Protocol):
+    """A forest-wide index (AD's global catalog) that finds which domain holds a login.
+
+    Only the DNs are read from it: it carries a partial attribute set and only the
+    universal groups, so the bind, the attributes and the groups are always asked of
+    the user's own domain.
+    """
+
+    async def locate(self, login: str) -> tuple[str, ...]:
+        """DNs of the entries matching ``login`` anywhere in the forest (two at most).
+
+        Raises DirectoryUnavailable when no catalog server answered.
+        """
+        ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.core.routing import RouteRules
 from bridge.core.usernames import Rule
 from bridge.directory.presets import Flavor, GroupStrategy, Preset
 
@@ -35,6 +36,8 @@ class LdapBackend:
     attributes: tuple[str, ...]
     #: idle connections kept per server and kind
     pool_size: int
+    #: an AD forest's global catalog, which finds the domain of a bare name
+    global_catalog: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ class FileBackend:
 class DirectoryOptions:
     """What every backend needs, whichever it is; ``backend`` holds the rest."""
 
+    #: the directory's name (metrics, audit log, guard subjects) and its key in the file
+    name: str
+    key: str
+    #: where logins are routed to it from (``bridge.core.routing``)
+    routing: RouteRules
     #: the attribute whose values are accepted as logins too; None: mail is no login
     mail_attribute: str | None
     #: ``DOMAIN\\name`` is read as ``name`` (from domain_names only, when any are set)
@@ -56,11 +64,16 @@ class DirectoryOptions:
     domain_names: tuple[str, ...]
     username_rules: tuple[Rule, ...]
     display_name_attribute: str
-    #: an allow or deny list is configured, so a login needs its groups
-    needs_groups: bool
+    #: its group lists (its own, or ``[groups]``'); either set: a login needs its groups
+    group_allow: tuple[str, ...]
+    group_deny: tuple[str, ...]
     backend: LdapBackend | FileBackend
     #: seconds: an accepted password expiring sooner than this is reported; 0: never
     password_expiry_warning: float = 0.0
+
+    @property
+    def needs_groups(self) -> bool:
+        return bool(self.group_allow or self.group_deny)
 
     @property
     def username_attributes(self) -> tuple[str, ...]:

@@ -117,6 +117,9 @@ class Preset:
     password_policy_control: bool = False
     #: where lockout policies and counters live, for the guard's soft lock
     lockout: LockoutFlavor | None = None
+    #: the kind has a forest-wide global catalog (AD): a directory may name one to
+    #: find which domain a bare name lives in
+    global_catalog: bool = False
 
 
 PRESETS: dict[Flavor, Preset] = {
@@ -136,6 +139,7 @@ PRESETS: dict[Flavor, Preset] = {
         ),
         username_acl=UsernameAcl(from_ad_schema=True),
         lockout=ad.LOCKOUT,
+        global_catalog=True,
     ),
     "openldap": Preset(
         object_filter="(objectClass=inetOrgPerson)",

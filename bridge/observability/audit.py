@@ -60,6 +60,8 @@ def audit_login(outcome: Outcome | Unavailable, trace: Trace, latency: float, cl
     if trace.dropped_usernames:  # extensions, not secrets: the admin needs the values
         fields["dropped_usernames"] = dict(trace.dropped_usernames)
     level = "warning" if isinstance(outcome, Unavailable) else "info"
+    if trace.directory is not None:
+        fields["directory"] = trace.directory
     getattr(_log, level)(
         "login",
         login=outcome.login,

@@ -125,8 +125,8 @@ class Metrics:
         r = self.registry
         self.logins = Counter(
             f"{PREFIX}_logins",
-            "Login attempts by outcome and reason",
-            ["outcome", "reason"],
+            "Login attempts by outcome, reason and directory (empty: refused before routing)",
+            ["outcome", "reason", "directory"],
             registry=r,
         )
         self.request_latency = Histogram(
@@ -145,27 +145,28 @@ class Metrics:
         self.directory_latency = Histogram(
             f"{PREFIX}_directory_operation_duration_seconds",
             "Directory operation latency",
-            ["server", "operation", "result"],
+            ["directory", "server", "operation", "result"],
             buckets=_LATENCY,
             registry=r,
         )
         self.server_up = Gauge(
             f"{PREFIX}_directory_server_up",
             "1 when the directory server last answered",
-            ["server"],
+            ["directory", "server"],
             registry=r,
         )
         self.server_discovered = Gauge(
             f"{PREFIX}_directory_server_discovered",
             "Directory servers in the failover list, by where each came from "
             "(srv_site, srv_domain: DNS; url: configured)",
-            ["server", "source"],
+            ["directory", "server", "source"],
             registry=r,
         )
         self.discovery_failures = Counter(
             f"{PREFIX}_directory_discovery_failures",
             "DNS re-resolutions of the domain controllers that failed (the last good list "
             "was kept)",
+            ["directory"],
             registry=r,
         )
         self.group_cache = GroupCacheCollector()
@@ -175,7 +176,7 @@ class Metrics:
         self.pool_in_use = Gauge(
             f"{PREFIX}_directory_connections_in_use",
             "Directory connections lent out",
-            ["server"],
+            ["directory", "server"],
             registry=r,
         )
         self.throttled = Counter(
@@ -228,35 +229,35 @@ class Metrics:
         self.directory_latency_of = Children(self.directory_latency)
         self.info.labels(version=version).set(1)
 
-    def forget_servers(self, keep: Iterable[str]) -> None:
-        """Drop the series of directory servers a reload removed from the config."""
+    def forget_servers(self, keep: Iterable[tuple[str, str]]) -> None:
+        """Drop the series of (directory, server) pairs a reload removed from the config."""
         wanted = set(keep)
         for gauge in (self.server_up, self.pool_in_use):
-            for labels in _label_sets(gauge, "server"):
+            for labels in _label_sets(gauge, ("directory", "server")):
                 if labels not in wanted:
-                    gauge.remove(labels)
+                    gauge.remove(*labels)
 
-    def set_discovered(self, servers: Iterable[tuple[str, str]]) -> None:
-        """The failover list of the moment as (server, source); set at scrape time, so
-        a DC that left DNS leaves the series too."""
+    def set_discovered(self, servers: Iterable[tuple[str, str, str]]) -> None:
+        """The failover lists of the moment as (directory, server, source); set at
+        scrape time, so a DC that left DNS leaves the series too."""
         self.server_discovered.clear()
-        for server, source in servers:
-            self.server_discovered.labels(server, source).set(1)
+        for directory, server, source in servers:
+            self.server_discovered.labels(directory, server, source).set(1)
 
-    def set_pool_in_use(self, in_use: Iterable[tuple[str, int]]) -> None:
-        """Connections lent out right now, per server; set at scrape time."""
+    def set_pool_in_use(self, in_use: Iterable[tuple[str, str, int]]) -> None:
+        """Connections lent out right now, per directory and server; set at scrape time."""
         self.pool_in_use.clear()
-        for server, count in in_use:
-            self.pool_in_use.labels(server).set(count)
+        for directory, server, count in in_use:
+            self.pool_in_use.labels(directory, server).set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-def _label_sets(gauge: Gauge, label: str) -> set[str]:
+def _label_sets(gauge: Gauge, labels: tuple[str, str]) -> set[tuple[str, str]]:
     return {
-        sample.labels[label]
+        (sample.labels[labels[0]], sample.labels[labels[1]])
         for family in gauge.collect()
         for sample in family.samples
-        if label in sample.labels
+        if all(label in sample.labels for label in labels)
     }

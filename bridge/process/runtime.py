@@ -132,8 +132,11 @@ class Runtime:
             if _setting(service.config, key) != _setting(old.config, key):
                 _log.warning("restart_needed", key=key, reason=f"{key} changed; restart to apply")
         self.metrics.group_cache.track(service.login.group_cache)
-        directory = service.settings.directory
-        self.metrics.forget_servers(directory.urls if directory.type == "ldap" else ())
+        self.metrics.forget_servers(
+            (member.directory, server.name)
+            for member in service.members
+            for server in member.target.stats().servers
+        )
         self._retired.append(old)
         self._close_retired()
         for listener in self.reload_listeners:

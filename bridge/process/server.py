@@ -1,7 +1,7 @@
 """``ringotel-bridge serve``: listeners, signals, readiness, reload and drain.
 
-Readiness is reported to systemd only after every listener is bound and one directory
-check has run. SIGHUP reloads the config and TLS certificates; SIGTERM stops
+Readiness is reported to systemd only after every listener is bound and each directory
+has been checked once. SIGHUP reloads the config and TLS certificates; SIGTERM stops
 accepting, drains in-flight requests up to ``server.drain_timeout``, then exits 0.
 Every connection is bounded (``bridge.web.connections``): a header deadline and an idle
 bound on both listeners, per-client and total caps on the Ringotel-facing ones.
@@ -24,6 +24,7 @@ from aiohttp import web
 from bridge.config import Config, ServerSettings
 from bridge.core.errors import DirectoryUnavailable
 from bridge.process import systemd
+from bridge.process.directories import Examined
 from bridge.process.runtime import Runtime
 from bridge.process.tls import check_tls, checked_tls_context, load_certificates
 from bridge.process.wiring import Service, check_lockout_budget, check_username_attributes
@@ -162,12 +163,13 @@ class Server:
         return [host_port(a) for a in self._ops.addresses] if self._ops else []
 
     async def directory_check(self) -> bool:
-        try:
-            ready = await asyncio.wait_for(self.runtime.service.directory.check(), 15)
-        except (DirectoryUnavailable, TimeoutError) as exc:
-            _log.error("directory_check_failed", detail=str(exc) or "timed out")
+        """Every directory (and global catalog) answers, each said in the log; the
+        lockout and username checks follow when all of them do."""
+        results = await asyncio.gather(
+            *(self._check_one(m.label, m.target) for m in self.runtime.service.members)
+        )
+        if not all(results):
             return False
-        _log.info("directory_check_ok", server=ready.server, detail=ready.detail)
         try:
             await asyncio.wait_for(check_lockout_budget(self.runtime.service), 15)
         except (DirectoryUnavailable, TimeoutError) as exc:
@@ -176,6 +178,15 @@ class Server:
             await asyncio.wait_for(check_username_attributes(self.runtime.service), 15)
         except (DirectoryUnavailable, TimeoutError) as exc:
             _log.warning("username_attributes_unchecked", detail=str(exc) or "timed out")
+        return True
+
+    async def _check_one(self, label: str, target: Examined) -> bool:
+        try:
+            ready = await asyncio.wait_for(target.check(), 15)
+        except (DirectoryUnavailable, TimeoutError) as exc:
+            _log.error("directory_check_failed", directory=label, detail=str(exc) or "timed out")
+            return False
+        _log.info("directory_check_ok", directory=label, server=ready.server, detail=ready.detail)
         return True
 
     async def reload(self) -> None:

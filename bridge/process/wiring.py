@@ -7,10 +7,9 @@ requests in flight finish with the objects they started with.
 from __future__ import annotations
 
 import secrets
-import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,27 +18,27 @@ from bridge.client_auth.keys import KeyMaterialError, load_signing_material
 from bridge.client_auth.modes import BasicAuth, BearerAuth, ClientAuthenticator, OAuth2Auth
 from bridge.client_auth.token_endpoint import ClientRegistry
 from bridge.client_auth.tokens import TokenService
-from bridge.config import Config, LdapDirectorySettings, Settings
+from bridge.config import Config, Settings
 from bridge.core import template as response
 from bridge.core.errors import ConfigError, Problem
-from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.groups import GroupCache
+from bridge.core.login import LoginService
 from bridge.core.ports import AttributeVerdict, Directory
-from bridge.core.typed_login import LoginRules
-from bridge.core.unique_usernames import UniqueUsernames
-from bridge.directory.ldap.directory import LdapDirectory
-from bridge.directory.ldap.discovery import DiscoverySettings
-from bridge.directory.ldap.options import LdapOptions
-from bridge.directory.ldap.transport import TransportOptions
-from bridge.directory.locator.locator import LocatorSettings
-from bridge.directory.locator.srv import parse_nameserver
+from bridge.directory.ldap.catalog import GlobalCatalog
 from bridge.directory.lockout_flavors import budget_problems
-from bridge.directory.options import FileBackend
 from bridge.guard import Guard, GuardLimits, GuardStore, MemoryStore
 from bridge.guard.key import KeyFileError, load_or_create
 from bridge.guard.redis_store import RedisStore, connect
 from bridge.guard.shared_store import SharedStore
 from bridge.observability.metrics import Metrics
+from bridge.process.directories import (
+    Member,
+    build_branch,
+    build_catalog,
+    build_directory,
+    build_router,
+    members,
+)
 
 _log = structlog.get_logger("bridge.process.wiring")
 
@@ -58,101 +57,34 @@ class Service:
     """Everything one request needs, built from one config."""
 
     config: Config
-    directory: Directory
+    #: every directory by name, in the file's order (``[directory]``: one, "default")
+    directories: Mapping[str, Directory]
     login: LoginService
     client_auth: ClientAuthenticator
     template: Any  # parsed JSON: bridge.core.template documents its shape
     oauth2: OAuth2Issuer | None = None
+    #: global catalogs, by the name of the directory that names one
+    catalogs: Mapping[str, GlobalCatalog] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
         return self.config.settings
 
+    @property
+    def directory(self) -> Directory:
+        """The directory of a config with exactly one (commands and tests)."""
+        if len(self.directories) != 1:
+            raise LookupError("several directories: pick one from Service.directories")
+        return next(iter(self.directories.values()))
+
+    @property
+    def members(self) -> Sequence[Member]:
+        """Every directory and catalog, for readiness, metrics and check-config."""
+        return members(self.directories, self.catalogs)
+
     async def close(self) -> None:
-        await self.directory.close()
-
-
-def build_directory(config: Config, metrics: Metrics | None = None) -> Directory:
-    """The backend the resolved options name; the LDAP one also takes the connection
-    keys of ``[directory]`` as they are."""
-    options = config.directory
-    backend = options.backend
-    if isinstance(backend, FileBackend):
-        from bridge.directory.file import FileDirectory
-
-        return FileDirectory.load(backend.users_file, options)
-    directory = config.settings.directory
-    assert isinstance(directory, LdapDirectorySettings)  # one section made both
-    ldap_options = LdapOptions(
-        urls=directory.urls,
-        transport=TransportOptions(
-            start_tls=directory.start_tls,
-            ca_file=str(config.files["directory.ca_file"]) if directory.ca_file else None,
-            tls_server_name=directory.tls_server_name,
-            connect_timeout=directory.connect_timeout,
-            operation_timeout=directory.operation_timeout,
-            pool_size=backend.pool_size,
-            max_age=directory.connection_max_age,
-            cooldown=directory.server_cooldown,
-        ),
-        base_dn=directory.base_dn,
-        user_filter=backend.user_filter,
-        bind_dn=directory.bind_dn,
-        bind_password=(
-            config.secrets.bind_password.reveal() if config.secrets.bind_password else None
-        ),
-        bind_template=directory.bind_template,
-        attributes=backend.attributes,
-        group_strategy=backend.group_strategy,
-        preset=backend.preset,
-        password_policy_dn=directory.password_policy_dn,
-        needs_groups=options.needs_groups,
-        username_attributes=options.username_attributes,
-        page_size=directory.page_size,
-        max_concurrent=config.settings.protection.max_concurrent_directory_ops,
-        discovery=_discovery(config.settings),
-    )
-    try:
-        return LdapDirectory(
-            ldap_options,
-            on_operation=_observer(metrics),
-            on_discovery_failure=(metrics.discovery_failures.inc if metrics else None),
-        )
-    except (ssl.SSLError, OSError) as exc:
-        problem = f"cannot load CA certificates from {ldap_options.transport.ca_file}: {exc}"
-        raise ConfigError([Problem("directory.ca_file", problem)]) from None
-
-
-def _discovery(settings: Settings) -> DiscoverySettings | None:
-    """``[directory] domain``: DCs from DNS, site first, the configured urls last."""
-    directory = settings.directory
-    if not isinstance(directory, LdapDirectorySettings) or not directory.domain:
-        return None
-    locator = LocatorSettings(
-        domain=directory.domain,
-        site=directory.site,
-        nameservers=tuple(parse_nameserver(text) for text in directory.nameservers),
-        start_tls=directory.start_tls,
-        timeout=directory.connect_timeout,
-        urls=directory.urls,
-    )
-    return DiscoverySettings(locator, directory.dns_min_ttl, directory.dns_max_ttl)
-
-
-def _observer(metrics: Metrics | None) -> Callable[[str, str, float, str], None] | None:
-    if metrics is None:
-        return None
-
-    def observe(server: str, operation: str, seconds: float, result: str) -> None:
-        metrics.directory_latency_of(server, operation, result).observe(seconds)
-
-    return observe
-
-
-def _drop_counter(metrics: Metrics | None) -> Callable[[str], None] | None:
-    if metrics is None:
-        return None
-    return lambda reason: metrics.usernames_dropped.labels(reason).inc()
+        for member in self.members:
+            await member.target.close()
 
 
 def build_client_auth(config: Config) -> tuple[ClientAuthenticator, OAuth2Issuer | None]:
@@ -249,36 +181,25 @@ def build_service(
     except response.TemplateError as exc:
         raise ConfigError([Problem("response.template", str(exc))]) from None
     client_auth, oauth2 = build_client_auth(config)
-    directory = build_directory(config, metrics)
-    protection = settings.protection
-    resolved = config.directory
-    policy = LoginPolicy(
-        rules=LoginRules(
-            accept_domain_prefix=resolved.accept_domain_prefix,
-            domain_names=resolved.domain_names,
-            max_length=settings.server.max_field_length,
-        ),
-        group_policy=GroupPolicy.from_dns(settings.groups.allow, settings.groups.deny),
-        username_rules=resolved.username_rules,
-        display_name_attribute=resolved.display_name_attribute,
-        password_expiry_warning=resolved.password_expiry_warning,
-    )
+    directories: dict[str, Directory] = {}
+    catalogs: dict[str, GlobalCatalog] = {}
+    branches = []
+    for options in config.directories:  # nothing connects before the first use
+        directory = build_directory(config, options, metrics)
+        directories[options.name] = directory
+        branches.append(build_branch(config, options, directory, metrics, clock))
+        catalog = build_catalog(config, options, metrics)
+        if catalog is not None:
+            catalogs[options.name] = catalog
+    groups = settings.groups
     login = LoginService(
-        directory,
-        policy,
+        branches,
         guard or build_guard(config),
-        GroupCache(settings.groups.cache_ttl, settings.groups.cache_size),
-        user_cache_ttl=protection.user_cache_ttl,
-        clock=clock,
-        unique=UniqueUsernames(
-            directory,
-            policy.username_rules,
-            ttl=protection.username_check_ttl,
-            clock=clock,
-            on_drop=_drop_counter(metrics),
-        ),
+        GroupCache(groups.cache_ttl, groups.cache_size, clock=clock),
+        build_router(config),
+        catalogs,
     )
-    return Service(config, directory, login, client_auth, template, oauth2)
+    return Service(config, directories, login, client_auth, template, oauth2, catalogs)
 
 
 async def check_lockout_budget(service: Service) -> list[str]:
@@ -288,17 +209,21 @@ async def check_lockout_budget(service: Service) -> list[str]:
     OpenLDAP's ppolicy entries) and returns the problems found; the guard holds each
     account below its own threshold anyway, so these are warnings at start-up.
     """
-    policies = await service.directory.lockout_policies()
     protection = service.settings.protection
-    problems = budget_problems(protection.max_failures, protection.failure_window, policies)
-    for problem in problems:
-        _log.warning(
-            "lockout_budget_too_high",
-            max_failures=protection.max_failures,
-            failure_window=protection.failure_window,
-            reason=problem,
-        )
-    return problems
+    found = []
+    for name, directory in service.directories.items():
+        policies = await directory.lockout_policies()
+        problems = budget_problems(protection.max_failures, protection.failure_window, policies)
+        for problem in problems:
+            _log.warning(
+                "lockout_budget_too_high",
+                directory=name,
+                max_failures=protection.max_failures,
+                failure_window=protection.failure_window,
+                reason=problem,
+            )
+        found += problems
+    return found
 
 
 async def check_username_attributes(service: Service) -> list[AttributeVerdict]:
@@ -308,18 +233,23 @@ async def check_username_attributes(service: Service) -> list[AttributeVerdict]:
     keeps the value from both, which still takes it from the colleague). Judged from
     the AD schema; OpenLDAP publishes no such facts, so there it is not checked.
     """
-    verdicts = await service.directory.username_attribute_verdicts()
-    for verdict in verdicts:
-        if verdict.writable_by_self:
-            _log.warning(
-                "username_attribute_self_writable",
-                attribute=verdict.attribute,
-                reason=verdict.reason,
-            )
-        elif not verdict.in_schema:
-            _log.warning(
-                "username_attribute_not_in_schema",
-                attribute=verdict.attribute,
-                reason=verdict.reason,
-            )
-    return verdicts
+    found = []
+    for name, directory in service.directories.items():
+        verdicts = await directory.username_attribute_verdicts()
+        for verdict in verdicts:
+            if verdict.writable_by_self:
+                _log.warning(
+                    "username_attribute_self_writable",
+                    directory=name,
+                    attribute=verdict.attribute,
+                    reason=verdict.reason,
+                )
+            elif not verdict.in_schema:
+                _log.warning(
+                    "username_attribute_not_in_schema",
+                    directory=name,
+                    attribute=verdict.attribute,
+                    reason=verdict.reason,
+                )
+        found += verdicts
+    return found

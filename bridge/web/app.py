@@ -118,7 +118,7 @@ async def login_endpoint(request: web.Request, service: Service) -> web.StreamRe
     latency = time.monotonic() - started
     audit.audit_login(outcome, trace, latency, source)
     kind, reason = audit.reason_label(outcome)
-    metrics.logins_of(kind, reason).inc()
+    metrics.logins_of(kind, reason, trace.directory or "").inc()
     if isinstance(outcome, Rejected) and outcome.guarded:
         metrics.throttled.labels(reason).inc()
     if isinstance(outcome, Accepted) and outcome.password_expires_in is not None:

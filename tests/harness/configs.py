@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ad_people, dirsrv_people
+from tests.harness import ad_people, dirsrv_people, subsidiary_people
 from tests.harness import openldap_people as people
 from tests.harness.client_credentials import (
     CLIENT_PASSWORD,
@@ -19,7 +19,7 @@ from tests.harness.client_credentials import (
     key_material,
 )
 from tests.harness.dirsrv import DirsrvServer
-from tests.harness.samba import SambaDC
+from tests.harness.samba import People, SambaDC
 from tests.harness.slapd import SlapdServer
 
 
@@ -152,4 +152,66 @@ def dirsrv_raw(server: DirsrvServer, secret_dir: Path) -> dict[str, Any]:
         "groups": {"allow": [dirsrv_people.ALLOWED_GROUP], "deny": [dirsrv_people.DENIED_GROUP]},
         "usernames": [{"attribute": "employeeNumber"}],
         "response": {"display_name_attribute": "displayName"},
+    }
+
+
+def ad_directory(name: str, dc: SambaDC, domain: People, secret_dir: Path) -> dict[str, Any]:
+    """One ``[[directories]]`` table for a private Samba DC: routed by its NetBIOS name
+    and its realm as a suffix, its own service account in its own secret file."""
+    return {
+        "name": name,
+        "type": "ldap",
+        "flavor": "active_directory",
+        "urls": [dc.ldaps_url],
+        "ca_file": str(dc.ca_file),
+        "bind_dn": domain.SERVICE_ACCOUNT.dn,
+        "bind_password_file": write_secret(
+            secret_dir, f"{name}-bind-password", domain.SERVICE_ACCOUNT.password
+        ),
+        "base_dn": domain.BASE_DN,
+        "domain_names": [domain.NETBIOS_DOMAIN],
+        "suffixes": [domain.REALM],
+        "connect_timeout": "3s",
+        "operation_timeout": "5s",
+    }
+
+
+def openldap_directory(name: str, server: SlapdServer, secret_dir: Path) -> dict[str, Any]:
+    """One ``[[directories]]`` table for the private slapd: mail logins, routed by the
+    mail domain, its own usernames and groups."""
+    section = openldap_raw(server, secret_dir)
+    return {
+        **section["directory"],
+        "name": name,
+        "bind_password_file": write_secret(
+            secret_dir, f"{name}-bind-password", people.SERVICE_PASSWORD
+        ),
+        "accept_mail": True,
+        "suffixes": ["example.org"],
+        "usernames": section["usernames"],
+        "groups": {"allow": [people.group_dn(people.ALLOWED_GROUP)]},
+    }
+
+
+def several_raw(
+    corp: SambaDC, subsidiary: SambaDC, slapd: SlapdServer, secret_dir: Path
+) -> dict[str, Any]:
+    """Three directories: ``corp`` (EXAMPLE.TEST, the default), ``sub`` (SUBSIDIARY.TEST,
+    its own groups and usernames) and ``contractors`` (slapd, reached by mail)."""
+    sub = ad_directory("sub", subsidiary, subsidiary_people, secret_dir)
+    return {
+        "server": {"listen": ["127.0.0.1:0"], "ops_listen": "", "request_deadline": "10s"},
+        "client_auth": basic_client_auth(secret_dir),
+        "directories": [
+            {**ad_directory("corp", corp, ad_people, secret_dir), "default": True},
+            {
+                **sub,
+                "groups": {"allow": [subsidiary_people.RINGOTEL_USERS]},
+                "usernames": [{"attribute": "ipPhone"}],
+            },
+            openldap_directory("contractors", slapd, secret_dir),
+        ],
+        "groups": {"allow": [ad_people.RINGOTEL_USERS]},
+        "usernames": [{"attribute": "ipPhone"}, {"attribute": "otherIpPhone"}],
+        "protection": {"max_failures": 3},
     }

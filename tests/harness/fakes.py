@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bridge.core.branch import Branch, LoginPolicy
 from bridge.core.errors import DirectoryUnavailable, LoginRejected, Reason
 from bridge.core.groups import GroupCache, GroupPolicy
-from bridge.core.login import LoginPolicy, LoginService
+from bridge.core.login import LoginService
 from bridge.core.ports import (
     AccountLockout,
     AttributeVerdict,
@@ -154,10 +155,5 @@ def make_service(
     )
     limits = GuardLimits(max_failures=max_failures, failure_window=900.0, stale_ttl=86400.0)
     guard = Guard(MemoryStore(), b"k" * 32, limits)
-    return LoginService(
-        as_directory,
-        policy,
-        guard,
-        GroupCache(ttl=300.0, maxsize=100),
-        user_cache_ttl=user_cache_ttl,
-    )
+    branch = Branch("corp", as_directory, policy, user_cache_ttl=user_cache_ttl)
+    return LoginService([branch], guard, GroupCache(ttl=300.0, maxsize=100))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import Config
 from bridge.process.runtime import Runtime
@@ -42,6 +43,25 @@ class StartBridgeFrom(Protocol):
     ) -> Client: ...
 
 
+#: Prometheus samples by (name, labels).
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+class Pair:
+    """The Ringotel-facing app and the ops app on one Runtime, as ``serve`` runs them."""
+
+    def __init__(self, runtime: Runtime, main: Client, ops: Client) -> None:
+        self.runtime, self.main, self.ops = runtime, main, ops
+
+    async def samples(self) -> Samples:
+        text = await (await self.ops.get("/metrics")).text()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+
 class InProcessBridges:
     """Every app a test started, closed in order at its end (clients, then runtimes)."""
 
@@ -57,6 +77,17 @@ class InProcessBridges:
         await client.start_server()
         self._clients.append(client)
         return client
+
+    async def start_pair(self, runtime: Runtime) -> Pair:
+        """Both apps on ``runtime`` (which the caller built, e.g. with its own guard)."""
+        self._runtimes.append(runtime)
+        clients = []
+        for app in (create_app(runtime), create_ops_app(runtime)):
+            client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+            await client.start_server()
+            self._clients.append(client)
+            clients.append(client)
+        return Pair(runtime, *clients)
 
     async def close(self) -> None:
         for client in self._clients:

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator, Sequence
 from ipaddress import ip_address
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from . import ad_people
 from .tls import CA, LOOPBACK_NAMES, make_ca
@@ -69,8 +70,9 @@ ADMIN_PASSWORD = "Harness-Admin-Pass-1!"
 _TEMPLATE_FORMAT = "1"
 #: Templates older than this are rebuilt: seeded passwords must not expire.
 TEMPLATE_MAX_AGE = 7 * 24 * 3600.0
-#: Seeded templates kept side by side (small, big_group, one spare); older are pruned.
-_TEMPLATES_KEPT = 3
+#: Seeded templates kept side by side (small, big_group, a second realm, one spare);
+#: older are pruned.
+_TEMPLATES_KEPT = 4
 #: Per-run state that must not travel from one run to the next.
 _PER_RUN = frozenset(
     {
@@ -98,6 +100,44 @@ _PROVISION_ARGS: tuple[str, ...] = (
     "--host-name=dc1",
     f"--adminpass={ADMIN_PASSWORD}",
 )
+
+
+class People(Protocol):
+    """What a domain is provisioned and seeded from: `ad_people` (``EXAMPLE.TEST``), or
+    another realm's module with the same names (a second domain). The realm, the
+    NetBIOS name and the people come together, so they cannot disagree."""
+
+    @property
+    def REALM(self) -> str: ...  # named as the module constant
+
+    @property
+    def NETBIOS_DOMAIN(self) -> str: ...
+
+    @property
+    def BASE_DN(self) -> str: ...
+
+    @property
+    def PSO_CONTAINER(self) -> str: ...
+
+    @property
+    def SERVICE_ACCOUNT(self) -> ad_people.Person: ...
+
+    @property
+    def PASSWORD_EXPIRED(self) -> ad_people.Person | None: ...
+
+    @property
+    def LOCKED_OUT(self) -> ad_people.Person | None: ...
+
+    @property
+    def LOCKED_OUT_THRESHOLD(self) -> int: ...
+
+    @property
+    def EXPIRING(self) -> ad_people.Person | None: ...
+
+    @property
+    def EXPIRING_SET_DAYS_AGO(self) -> int: ...
+
+    def seed_ldif(self, *, big_group: bool = False) -> str: ...
 
 
 #: Loopback addresses this process has claimed, with the open lock file for each.
@@ -196,7 +236,8 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 class SambaDC:
-    """One throwaway AD domain ``EXAMPLE.TEST`` under *base_dir*.
+    """One throwaway AD domain under *base_dir*: ``EXAMPLE.TEST`` seeded from
+    `ad_people`, or the realm of another ``people`` module (a second domain).
 
     ``start()`` provisions and seeds on first use and only starts later
     (``restart()`` keeps the data). ``require_strong_auth=False`` allows simple
@@ -205,8 +246,6 @@ class SambaDC:
     ``host`` picks the loopback address; one DC per address.
     """
 
-    base_dn = ad_people.BASE_DN
-    admin_bind = f"Administrator@{ad_people.REALM}"
     admin_password = ADMIN_PASSWORD
 
     def __init__(
@@ -218,7 +257,12 @@ class SambaDC:
         template_cache: Path | None = None,
         start_timeout: float = 30.0,
         host: str = DEFAULT_HOST,
+        people: People = ad_people,
     ) -> None:
+        self.people = people
+        self.realm = self.people.REALM
+        self.base_dn = self.people.BASE_DN
+        self.admin_bind = f"Administrator@{self.realm}"
         self.host = host
         self.ldap_url = f"ldap://{host}:{LDAP_PORT}"
         self.ldaps_url = f"ldaps://{host}:{LDAPS_PORT}"
@@ -409,8 +453,9 @@ class SambaDC:
         code can never reuse a stale directory.
         """
         version = _run(["samba", "--version"]).stdout.strip()
-        provisioned = _digest(_TEMPLATE_FORMAT, version, *_PROVISION_ARGS)
-        sources = (Path(ad_people.__file__).read_text(), Path(__file__).read_text())
+        provisioned = _digest(_TEMPLATE_FORMAT, version, *self._provision_args())
+        people = Path(getattr(self.people, "__file__", ad_people.__file__)).read_text()
+        sources = (people, Path(__file__).read_text())
         seeded = _digest(provisioned, str(self.big_group), *sources)
         return f"provisioned-{provisioned}", f"seeded-{seeded}"
 
@@ -435,7 +480,7 @@ class SambaDC:
         argv = ["samba-tool", "domain", "provision", f"--targetdir={self.directory}"]
         with log.open("w") as out:
             proc = subprocess.run(
-                [*argv, *_PROVISION_ARGS],
+                [*argv, *self._provision_args()],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=300,
@@ -444,6 +489,12 @@ class SambaDC:
         if proc.returncode != 0:
             tail = "\n".join(log.read_text().splitlines()[-30:])
             raise SambaError(f"samba-tool domain provision exited {proc.returncode}\n{tail}")
+
+    def _provision_args(self) -> tuple[str, ...]:
+        """`_PROVISION_ARGS` with this DC's realm and NetBIOS name."""
+        own = (f"--realm={self.realm.upper()}", f"--domain={self.people.NETBIOS_DOMAIN}")
+        rest = [a for a in _PROVISION_ARGS if not a.startswith(("--realm=", "--domain="))]
+        return (*own, *rest)
 
     def _save_seeded_template(self) -> None:
         """Snapshot the seeded database; Samba must be stopped so every file is consistent."""
@@ -458,7 +509,7 @@ class SambaDC:
         self.ca = make_ca(self.tls_dir)
         names = LOOPBACK_NAMES if self.host == DEFAULT_HOST else (self.host, "localhost")
         # DC_NAME: what a client that found this DC by its SRV records checks
-        self.ca.issue_server_cert(self.tls_dir, (*names, DC_NAME))
+        self.ca.issue_server_cert(self.tls_dir, (*names, f"dc1.{self.realm}"))
         self.conf_path.write_text(self._smb_conf())
         (self.directory / ".provisioned").touch()
 
@@ -466,8 +517,8 @@ class SambaDC:
         d = self.directory
         settings = {
             "netbios name": "DC1",
-            "realm": ad_people.REALM.upper(),
-            "workgroup": ad_people.NETBIOS_DOMAIN,
+            "realm": self.realm.upper(),
+            "workgroup": self.people.NETBIOS_DOMAIN,
             "server role": "active directory domain controller",
             "server services": "ldap, dns, cldap, rpc",
             "dns port": DNS_PORT,
@@ -565,7 +616,7 @@ class SambaDC:
     def _point_dns_at_host(self) -> None:
         """``dc1.example.test`` must name the address this DC listens on: the zone was
         provisioned for 127.0.0.1 and ::1 (a DC elsewhere in 127/8 has no IPv6)."""
-        zone = ad_people.REALM
+        zone = self.realm
         wanted = {"A": self.host, "AAAA": "::1" if self.host == DEFAULT_HOST else None}
         for kind, address in wanted.items():
             present = False
@@ -588,11 +639,15 @@ class SambaDC:
         return path
 
     def _seed(self) -> None:
-        self.ldapmodify(ad_people.seed_ldif(big_group=self.big_group))
-        self._grant_pso_read(ad_people.SERVICE_ACCOUNT)
-        self._expire_password(ad_people.PASSWORD_EXPIRED)
-        self._expire_password(ad_people.EXPIRING, f"-{ad_people.EXPIRING_SET_DAYS_AGO}d")
-        self._lock_out(ad_people.LOCKED_OUT, ad_people.LOCKED_OUT_THRESHOLD)
+        people = self.people
+        self.ldapmodify(people.seed_ldif(big_group=self.big_group))
+        self._grant_pso_read(people.SERVICE_ACCOUNT)
+        if people.PASSWORD_EXPIRED is not None:
+            self._expire_password(people.PASSWORD_EXPIRED)
+        if people.EXPIRING is not None:
+            self._expire_password(people.EXPIRING, f"-{people.EXPIRING_SET_DAYS_AGO}d")
+        if people.LOCKED_OUT is not None:
+            self._lock_out(people.LOCKED_OUT, people.LOCKED_OUT_THRESHOLD)
         (self.directory / ".seeded").touch()
 
     def _grant_pso_read(self, account: ad_people.Person) -> None:
@@ -605,7 +660,7 @@ class SambaDC:
         self.samba_tool(
             "dsacl",
             "set",
-            f"--objectdn={ad_people.PSO_CONTAINER}",
+            f"--objectdn={self.people.PSO_CONTAINER}",
             f"--sddl=(A;CI;RPLCLORC;;;{sid})",
         )
 

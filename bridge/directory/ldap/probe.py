@@ -133,6 +133,8 @@ def _username_attributes(
     """A username attribute users can write on themselves lets anyone claim a colleague's
     extension: one failure for each (AD: judged from the schema)."""
     names = list(options.username_attributes)
+    if not names:  # a global catalog: only DNs are read there
+        return
     acl = options.preset.username_acl
     if not acl.from_ad_schema:
         manual = acl.manual_check.format(attributes=", ".join(names))
